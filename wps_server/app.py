@@ -1,0 +1,116 @@
+"""The Flask application: thin adapters from HTTP to :class:`wps_server.service.WPSService`."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from wps_server.cluster_client import SchedulerConnection
+from wps_server.config import Settings
+from wps_server.database import make_engine
+from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported
+from wps_server.jobs.store import JobStore
+from wps_server.process import Process
+from wps_server.registry import load_processes
+from wps_server.service import Reply, WPSService
+
+log = logging.getLogger(__name__)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def create_app(settings: Settings, processes: list[Process] | None = None) -> Flask:
+    """Build the application for ``settings``; starts nothing and touches no global configuration."""
+    service = WPSService(
+        settings,
+        load_processes(settings) if processes is None else processes,
+        JobStore(make_engine(settings.database_url)),
+        SchedulerConnection(settings.dask.scheduler),
+    )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_size
+    app.extensions["wps"] = service
+
+    def service_url() -> str:
+        return settings.url or request.url_root.rstrip("/") + "/wps"
+
+    def reply(answer: Reply) -> Response:
+        return Response(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
+
+    @app.route("/wps", methods=["GET", "POST"])
+    def wps() -> Response:
+        if request.method == "GET":
+            return reply(service.get(request.args.to_dict(), service_url()))
+        body = request.get_data(cache=False)
+        if not body.strip() and request.form:
+            return reply(service.get(request.form.to_dict(), service_url()))
+        return reply(service.post(body, service_url()))
+
+    @app.get("/wps/status/<job_id>")
+    def status(job_id: str) -> Response:
+        return reply(service.status_document(job_id, service_url()))
+
+    @app.get("/outputs/<job_id>/<name>")
+    def outputs(job_id: str, name: str) -> Response:
+        if not _UUID.match(job_id) or not _SAFE_NAME.match(name):
+            return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+        try:
+            return send_from_directory(settings.outputs_dir / job_id, name, max_age=3600)
+        except NotFound:
+            return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+
+    @app.get("/health")
+    def health() -> tuple[Response, int]:
+        checks: dict[str, object] = {}
+        healthy = True
+        try:
+            service.store.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # the point of a health check is to report any failure
+            checks["database"] = f"error: {type(exc).__name__}"
+            healthy = False
+        try:
+            checks["scheduler"] = service.scheduler.ping()
+        except Exception as exc:
+            checks["scheduler"] = f"error: {type(exc).__name__}: {exc}"
+            healthy = False
+        checks["status"] = "ok" if healthy else "unhealthy"
+        return jsonify(checks), 200 if healthy else 503
+
+    @app.get("/")
+    def landing() -> Response:
+        url = service_url()
+        links = "".join(
+            f'<li><a href="{href}">{text}</a></li>'
+            for text, href in (
+                ("GetCapabilities", f"{url}?service=WPS&amp;request=GetCapabilities"),
+                ("DescribeProcess (all)", f"{url}?service=WPS&amp;version=1.0.0&amp;request=DescribeProcess&amp;identifier=all"),
+                ("Health", "health"),
+                ("Source code (AGPL-3.0)", settings.metadata.source_url),
+            )
+        )
+        page = f"<!doctype html><title>{settings.metadata.title}</title><h1>{settings.metadata.title}</h1><ul>{links}</ul>"
+        return Response(page, content_type="text/html; charset=utf-8")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc: HTTPException) -> Response:
+        limit = settings.max_request_size
+        return reply(service.error(FileSizeExceeded(f"the request is larger than {limit} bytes", "request")))
+
+    @app.errorhandler(MethodNotAllowed)
+    def bad_method(_exc: HTTPException) -> Response:
+        answer = service.error(OperationNotSupported(f"HTTP {request.method} is not supported here", "request"))
+        return Response(answer.body, status=405, content_type=answer.content_type,
+                        headers={"Allow": "GET, POST"})
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return exc.get_response()
+        log.exception("unhandled error on %s", request.path)
+        return reply(service.error(NoApplicableCode("internal server error; the operator's log has the details")))
+
+    return app

@@ -1,0 +1,245 @@
+"""Layered configuration: packaged defaults, pywps.cfg, --config/$PYWPS_CFG, then the environment.
+
+The result is an immutable :class:`Settings`; nothing here is module-global or mutable.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+ENV_PREFIX = "WPS_"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+_UNITS |= {"t": 1024**4, "tb": 1024**4}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which file, section and key."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    title: str
+    abstract: str
+    keywords: tuple[str, ...]
+    provider_name: str
+    provider_url: str
+    contact_name: str
+    contact_email: str
+    source_url: str
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    data_roots: tuple[Path, ...]
+    allowed_hosts: tuple[str, ...]
+    private_hosts: tuple[str, ...]
+    max_reference_size: int
+    max_inline_size: int
+    download_timeout: float
+
+
+@dataclass(frozen=True)
+class DaskSettings:
+    scheduler: str
+    workers: int
+    threads_per_worker: int
+    memory_limit: str
+    dashboard: str
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    max_concurrent: int
+    max_queued: int
+    retention_days: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    host: str
+    port: int
+    workers: int
+    data_dir: Path
+    max_request_size: int
+    processes: str
+    language: str
+    database_url: str
+    log_level: str
+    log_format: str
+    metadata: Metadata
+    inputs: InputPolicy
+    dask: DaskSettings
+    jobs: JobSettings
+    sources: tuple[str, ...]
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+
+def config_files(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The deployment's files in the order they apply: ./pywps.cfg, then --config or $PYWPS_CFG."""
+    env = os.environ if environ is None else environ
+    files = [Path("pywps.cfg")] if Path("pywps.cfg").is_file() else []
+    chosen = explicit or env.get("PYWPS_CFG")
+    if chosen:
+        for name in chosen.split(os.pathsep):
+            path = Path(name)
+            if not path.is_file():
+                raise ConfigError(f"configuration file {name} does not exist")
+            if path.resolve() not in [f.resolve() for f in files]:
+                files.append(path)
+    return files
+
+
+def load_settings(
+    files: Sequence[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> Settings:
+    """Read the layers and return checked settings; ``overrides`` (section -> key -> value) win last."""
+    env = os.environ if environ is None else environ
+    paths = list(config_files(environ=env) if files is None else files)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(resources.files("wps_server").joinpath("default.cfg").read_text(), "<defaults>")
+    for path in paths:
+        try:
+            with path.open() as handle:
+                parser.read_file(handle, str(path))
+        except (OSError, configparser.Error) as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and "_" in name[len(ENV_PREFIX) :]:
+            section, key = name[len(ENV_PREFIX) :].lower().split("_", 1)
+            if parser.has_section(section) and parser.has_option(section, key):
+                parser.set(section, key, value)
+    for section, values in (overrides or {}).items():
+        for key, value in values.items():
+            if not parser.has_section(section):
+                parser.add_section(section)
+            parser.set(section, key, value)
+    return _build(_Reader(parser, env), tuple(str(p) for p in paths))
+
+
+class _Reader:
+    """Typed access to the merged parser, with ${VAR} expansion and errors that name the key."""
+
+    def __init__(self, parser: configparser.ConfigParser, env: Mapping[str, str]) -> None:
+        self._parser = parser
+        self._env = env
+
+    def str(self, section: str, key: str) -> str:
+        raw = self._parser.get(section, key, fallback="")
+
+        def expand(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self._env:
+                raise ConfigError(f"[{section}] {key} uses ${{{name}}}, but {name} is not set")
+            return self._env[name]
+
+        return _VAR.sub(expand, raw).strip()
+
+    def int(self, section: str, key: str, minimum: int = 0) -> int:
+        text = self.str(section, key)
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"[{section}] {key} must be a whole number, not {text!r}") from None
+        if value < minimum:
+            raise ConfigError(f"[{section}] {key} must be at least {minimum}, not {value}")
+        return value
+
+    def float(self, section: str, key: str, minimum: float = 0.0) -> float:
+        text = self.str(section, key)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"[{section}] {key} must be a number, not {text!r}") from None
+        if value < minimum:
+            raise ConfigError(f"[{section}] {key} must be at least {minimum}, not {value}")
+        return value
+
+    def size(self, section: str, key: str) -> int:
+        text = self.str(section, key)
+        match = _SIZE.match(text)
+        if not match:
+            raise ConfigError(f"[{section}] {key} must be a size such as 64mb, not {text!r}")
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+    def list(self, section: str, key: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in re.split(r"[,\n]", self.str(section, key)) if item.strip())
+
+
+def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
+    data_dir = Path(read.str("server", "data_dir") or "./var").absolute()
+    workers = read.str("dask", "workers")
+    if workers == "auto":
+        n_workers = os.cpu_count() or 1
+    else:
+        n_workers = read.int("dask", "workers", minimum=1)
+    log_format = read.str("logging", "format")
+    if log_format not in {"json", "text"}:
+        raise ConfigError(f"[logging] format must be json or text, not {log_format!r}")
+    level = read.str("logging", "level").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"[logging] level must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    scheduler = read.str("dask", "scheduler")
+    if scheduler != "local" and not re.match(r"^(tcp|tls|inproc)://", scheduler):
+        raise ConfigError(f"[dask] scheduler must be 'local' or a tcp:// address, not {scheduler!r}")
+    return Settings(
+        url=read.str("server", "url").rstrip("/"),
+        host=read.str("server", "host"),
+        port=read.int("server", "port", minimum=0),
+        workers=read.int("server", "workers", minimum=1),
+        data_dir=data_dir,
+        max_request_size=read.size("server", "max_request_size"),
+        processes=read.str("server", "processes"),
+        language=read.str("server", "language"),
+        database_url=read.str("database", "url") or f"sqlite:///{data_dir / 'jobs.sqlite'}",
+        log_level=level,
+        log_format=log_format,
+        metadata=Metadata(
+            title=read.str("metadata", "title"),
+            abstract=read.str("metadata", "abstract"),
+            keywords=read.list("metadata", "keywords"),
+            provider_name=read.str("metadata", "provider_name"),
+            provider_url=read.str("metadata", "provider_url"),
+            contact_name=read.str("metadata", "contact_name"),
+            contact_email=read.str("metadata", "contact_email"),
+            source_url=read.str("metadata", "source_url"),
+        ),
+        inputs=InputPolicy(
+            data_roots=tuple(Path(p).absolute() for p in read.list("inputs", "data_roots")),
+            allowed_hosts=read.list("inputs", "allowed_hosts"),
+            private_hosts=read.list("inputs", "private_hosts"),
+            max_reference_size=read.size("inputs", "max_reference_size"),
+            max_inline_size=read.size("inputs", "max_inline_size"),
+            download_timeout=read.float("inputs", "download_timeout", minimum=0.1),
+        ),
+        dask=DaskSettings(
+            scheduler=scheduler,
+            workers=n_workers,
+            threads_per_worker=read.int("dask", "threads_per_worker", minimum=1),
+            memory_limit=read.str("dask", "memory_limit"),
+            dashboard=read.str("dask", "dashboard"),
+        ),
+        jobs=JobSettings(
+            max_concurrent=read.int("jobs", "max_concurrent", minimum=1),
+            max_queued=read.int("jobs", "max_queued", minimum=0),
+            retention_days=read.float("jobs", "retention_days"),
+        ),
+        sources=sources,
+    )

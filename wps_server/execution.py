@@ -1,0 +1,90 @@
+"""Running one job: materialise its inputs, call the handler, store its outputs, say how it ended."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wps_server.config import Settings
+from wps_server.errors import OWSError
+from wps_server.inputs import materialise
+from wps_server.jobs.model import Job, JobError, OutputRecord, Status
+from wps_server.logs import job_logger
+from wps_server.process import Process
+from wps_server.results import store_outputs
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+class JobDismissed(Exception):
+    """The job was dismissed while it ran."""
+
+
+@dataclass
+class RunContext:
+    """The :class:`wps_server.process.JobContext` the engine hands to a handler."""
+
+    job_id: str
+    workdir: Path
+    report: Callable[[int, str], bool]
+    client_factory: Callable[[], Client]
+    is_dismissed: Callable[[], bool] = lambda: False
+    _percent: int = field(default=0, init=False)
+    _dismissed: bool = field(default=False, init=False)
+
+    def progress(self, percent: float, message: str) -> None:
+        self._percent = max(self._percent, min(99, int(percent)))
+        if not self.report(self._percent, message):
+            self._dismissed = True
+
+    def cancelled(self) -> bool:
+        if not self._dismissed and self.is_dismissed():
+            self._dismissed = True
+        return self._dismissed
+
+    def client(self) -> Client:
+        return self.client_factory()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    message: str
+    outputs: list[OutputRecord]
+    error: JobError | None = None
+
+
+def run_job(process: Process, job: Job, settings: Settings, context: RunContext) -> Outcome:
+    """Run a job to its end; never raises for a failure of the job itself."""
+    log = job_logger("wps_server.jobs", job.id, process.identifier)
+    log.info("job started", extra={"attempt": job.attempts})
+    context.workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        inputs = materialise(process, job.request, settings.inputs, context.workdir)
+        values = process.handler(inputs, context)
+        if context.cancelled():
+            raise JobDismissed
+        outputs = store_outputs(process, job.request, values, settings.outputs_dir / job.id)
+    except JobDismissed:
+        log.info("job dismissed")
+        return Outcome(Status.DISMISSED, "The job was dismissed", [])
+    except OWSError as exc:
+        log.warning("job failed: %s", exc.message, extra={"code": exc.code, "locator": exc.locator})
+        return Outcome(Status.FAILED, exc.message, [], JobError(exc.code, exc.message, exc.locator))
+    except Exception:
+        log.exception("job failed with an internal error")
+        text = f"internal error in process {process.identifier}; the operator's log has the details of job {job.id}"
+        return Outcome(Status.FAILED, text, [], JobError("NoApplicableCode", text))
+    finally:
+        shutil.rmtree(context.workdir, ignore_errors=True)
+    log.info("job succeeded", extra={"outputs": [o.identifier for o in outputs]})
+    return Outcome(Status.SUCCEEDED, "Succeeded", outputs)
+
+
+def remove_outputs(settings: Settings, job_id: str) -> None:
+    shutil.rmtree(settings.outputs_dir / job_id, ignore_errors=True)
+

@@ -1,0 +1,1 @@
+"""Jobs: their model, their store and the engine that runs them."""

@@ -1,0 +1,152 @@
+"""The job store: SQLite (WAL, busy timeout) by default, PostgreSQL by URL; one schema for both."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+
+from wps_server.jobs.model import (
+    Job,
+    JobError,
+    OutputRecord,
+    Status,
+    outputs_from_json,
+    outputs_to_json,
+    request_from_json,
+    request_to_json,
+)
+from wps_server.timeutil import from_epoch
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "wps_jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("process_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("percent", sa.Integer, nullable=False, default=0),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_locator", sa.String(200)),
+    sa.Column("error_text", sa.Text),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("started", sa.Float),
+    sa.Column("finished", sa.Float),
+    sa.Column("heartbeat", sa.Float),
+    sa.Column("runner", sa.String(200)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("sync", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_wps_jobs_status_created", "status", "created"),
+    sa.Index("ix_wps_jobs_finished", "finished"),
+)
+
+
+class JobStore:
+    """Reads and writes job rows; every write is one short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def create(self, job: Job, sync: bool = False) -> None:
+        now = time.time()
+        with self._begin() as db:
+            db.execute(
+                jobs.insert().values(
+                    id=job.id,
+                    process_id=job.process_id,
+                    status=job.status.value,
+                    percent=job.percent,
+                    message=job.message,
+                    request=request_to_json(job.request),
+                    created=now,
+                    started=now if job.status == Status.RUNNING else None,
+                    heartbeat=now,
+                    attempts=job.attempts,
+                    sync=sync,
+                )
+            )
+
+    def get(self, job_id: str) -> Job | None:
+        with self.engine.connect() as db:
+            row = db.execute(jobs.select().where(jobs.c.id == job_id)).mappings().first()
+        return _to_job(row) if row else None
+
+    def progress(self, job_id: str, percent: int, message: str) -> bool:
+        """Record progress of a running job (never backwards); False if the job is no longer running."""
+        with self._begin() as db:
+            result = db.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.status == Status.RUNNING.value)
+                .values(
+                    percent=sa.func.max(jobs.c.percent, percent)
+                    if self.engine.dialect.name == "sqlite"
+                    else sa.func.greatest(jobs.c.percent, percent),
+                    message=message,
+                    heartbeat=time.time(),
+                )
+            )
+        return result.rowcount == 1
+
+    def finish(
+        self,
+        job_id: str,
+        status: Status,
+        message: str,
+        outputs: list[OutputRecord] | None = None,
+        error: JobError | None = None,
+    ) -> bool:
+        """Move a job to a final state unless it already is in one (a dismissal wins)."""
+        values: dict[str, Any] = {"status": status.value, "message": message, "finished": time.time()}
+        if status == Status.SUCCEEDED:
+            values["percent"] = 100
+        if outputs is not None:
+            values["outputs"] = outputs_to_json(outputs)
+        if error is not None:
+            values |= {"error_code": error.code, "error_text": error.text, "error_locator": error.locator}
+        finished = [s.value for s in Status if s.finished]
+        with self._begin() as db:
+            result = db.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(finished)).values(**values))
+        return result.rowcount == 1
+
+    def list(self, limit: int = 100, status: Status | None = None) -> list[Job]:
+        query = jobs.select().order_by(jobs.c.created.desc()).limit(limit)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        with self.engine.connect() as db:
+            return [_to_job(row) for row in db.execute(query).mappings()]
+
+    def ping(self) -> None:
+        with self.engine.connect() as db:
+            db.execute(sa.select(1))
+
+
+def _to_job(row: Any) -> Job:
+    error = JobError(row["error_code"], row["error_text"] or "", row["error_locator"]) if row["error_code"] else None
+    return Job(
+        id=row["id"],
+        process_id=row["process_id"],
+        request=request_from_json(row["request"]),
+        status=Status(row["status"]),
+        percent=row["percent"],
+        message=row["message"],
+        created=from_epoch(row["created"]),
+        started=from_epoch(row["started"]),
+        finished=from_epoch(row["finished"]),
+        outputs=outputs_from_json(row["outputs"]),
+        error=error,
+        attempts=row["attempts"],
+    )

@@ -1,0 +1,197 @@
+"""Process definitions as data: inputs, outputs, formats and the handler contract.
+
+One definition serves every interface (WPS 1.0.0 documents, and the other dialects built on them).
+A handler receives checked :class:`ProcessInputs` and a :class:`JobContext` and returns its outputs
+as a dict: python values for literals, ``bytes``/``str``/``Path`` for complex outputs, and
+:class:`BoundingBox` for bounding boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+LiteralType = Literal["string", "integer", "float", "boolean", "dateTime", "anyURI"]
+
+
+@dataclass(frozen=True)
+class Format:
+    mime_type: str
+    encoding: str | None = None
+    schema: str | None = None
+    extension: str = ".dat"
+
+
+FORMATS = {
+    "json": Format("application/json", extension=".json"),
+    "geojson": Format("application/geo+json", extension=".geojson"),
+    "csv": Format("text/csv", extension=".csv"),
+    "text": Format("text/plain", extension=".txt"),
+    "xml": Format("text/xml", extension=".xml"),
+    "png": Format("image/png", extension=".png"),
+    "geotiff": Format("image/tiff; application=geotiff", extension=".tif"),
+    "cog": Format("image/tiff; application=geotiff; profile=cloud-optimized", extension=".tif"),
+    "ply": Format("application/ply", extension=".ply"),
+}
+
+
+@dataclass(frozen=True)
+class LiteralInput:
+    identifier: str
+    title: str
+    data_type: LiteralType = "string"
+    abstract: str = ""
+    min_occurs: int = 1
+    max_occurs: int = 1
+    default: Any = None
+    allowed_values: tuple[Any, ...] = ()
+    value_range: tuple[float | None, float | None] | None = None
+    uom: str | None = None
+
+
+@dataclass(frozen=True)
+class ComplexInput:
+    identifier: str
+    title: str
+    formats: tuple[Format, ...]
+    abstract: str = ""
+    min_occurs: int = 1
+    max_occurs: int = 1
+    max_megabytes: int | None = None
+
+
+@dataclass(frozen=True)
+class BoundingBoxInput:
+    identifier: str
+    title: str
+    crss: tuple[str, ...] = ("EPSG:4326",)
+    abstract: str = ""
+    min_occurs: int = 1
+    max_occurs: int = 1
+    dimensions: int = 2
+
+
+@dataclass(frozen=True)
+class LiteralOutput:
+    identifier: str
+    title: str
+    data_type: LiteralType = "string"
+    abstract: str = ""
+    uom: str | None = None
+
+
+@dataclass(frozen=True)
+class ComplexOutput:
+    identifier: str
+    title: str
+    formats: tuple[Format, ...]
+    abstract: str = ""
+
+
+@dataclass(frozen=True)
+class BoundingBoxOutput:
+    identifier: str
+    title: str
+    crss: tuple[str, ...] = ("EPSG:4326",)
+    abstract: str = ""
+
+
+InputDefinition = LiteralInput | ComplexInput | BoundingBoxInput
+OutputDefinition = LiteralOutput | ComplexOutput | BoundingBoxOutput
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    crs: str = "EPSG:4326"
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.lower)
+
+
+@dataclass(frozen=True)
+class ComplexValue:
+    """A complex input: its bytes are on disk at ``path`` (inline data is written to the job folder)."""
+
+    path: Path
+    mime_type: str
+    encoding: str | None = None
+    schema: str | None = None
+    href: str | None = None
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+    def read_text(self) -> str:
+        return self.path.read_text()
+
+
+InputValue = str | int | float | bool | datetime | ComplexValue | BoundingBox
+
+
+class ProcessInputs:
+    """The checked values of one Execute request, by input identifier."""
+
+    def __init__(self, values: Mapping[str, list[InputValue]]) -> None:
+        self._values = dict(values)
+
+    def all(self, identifier: str) -> list[InputValue]:
+        return list(self._values.get(identifier, []))
+
+    def one(self, identifier: str, default: Any = None) -> Any:
+        values = self._values.get(identifier)
+        return values[0] if values else default
+
+    def __contains__(self, identifier: object) -> bool:
+        return identifier in self._values
+
+    def items(self) -> list[tuple[str, list[InputValue]]]:
+        return list(self._values.items())
+
+
+class JobContext(Protocol):
+    """What the engine gives a running handler."""
+
+    job_id: str
+    workdir: Path
+
+    def progress(self, percent: float, message: str) -> None:
+        """Report real work done; percent never goes backwards."""
+
+    def cancelled(self) -> bool:
+        """True once the job has been dismissed: stop and raise."""
+
+    def client(self) -> Client:
+        """A Dask client on the job's cluster (created on first use)."""
+
+
+Handler = Callable[[ProcessInputs, JobContext], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Process:
+    identifier: str
+    title: str
+    handler: Handler
+    abstract: str = ""
+    version: str = "1.0.0"
+    inputs: tuple[InputDefinition, ...] = ()
+    outputs: tuple[OutputDefinition, ...] = ()
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = field(default=())
+    store_supported: bool = True
+    status_supported: bool = True
+
+    def input(self, identifier: str) -> InputDefinition | None:
+        return next((i for i in self.inputs if i.identifier == identifier), None)
+
+    def output(self, identifier: str) -> OutputDefinition | None:
+        return next((o for o in self.outputs if o.identifier == identifier), None)

@@ -1,0 +1,65 @@
+"""Handler results turned into stored outputs: files under the job's output folder, literals as text."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from wps_server.errors import NoApplicableCode
+from wps_server.inputs import find_format
+from wps_server.jobs.model import OutputRecord
+from wps_server.operations import Execute
+from wps_server.process import BoundingBox, BoundingBoxOutput, ComplexOutput, LiteralOutput, Process
+
+
+def literal_text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def store_outputs(process: Process, request: Execute, values: Mapping[str, Any], folder: Path) -> list[OutputRecord]:
+    """Write every output the handler returned; complex ones become files in ``folder``."""
+    requested = {o.identifier: o for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))}
+    records = []
+    for definition in process.outputs:
+        if definition.identifier not in values or values[definition.identifier] is None:
+            if definition.identifier in requested:
+                raise NoApplicableCode(f"the process produced no output {definition.identifier}")
+            continue
+        value = values[definition.identifier]
+        if isinstance(definition, LiteralOutput):
+            records.append(OutputRecord(definition.identifier, "literal", value=literal_text(value),
+                                        data_type=definition.data_type, uom=definition.uom))
+        elif isinstance(definition, BoundingBoxOutput):
+            if not isinstance(value, BoundingBox):
+                raise TypeError(f"output {definition.identifier} must be a BoundingBox")
+            records.append(OutputRecord(definition.identifier, "bbox", lower=value.lower, upper=value.upper,
+                                        crs=value.crs))
+        elif isinstance(definition, ComplexOutput):
+            spec = requested.get(definition.identifier)
+            fmt = find_format(definition.formats, spec.mime_type if spec else None, definition.identifier)
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"{definition.identifier}{fmt.extension}"
+            _write(value, folder / name)
+            records.append(OutputRecord(definition.identifier, "complex", file=name, mime_type=fmt.mime_type,
+                                        encoding=fmt.encoding, schema=fmt.schema))
+    return records
+
+
+def _write(value: object, target: Path) -> None:
+    partial = target.with_name(target.name + ".part")
+    if isinstance(value, Path):
+        shutil.copyfile(value, partial)
+    elif isinstance(value, bytes):
+        partial.write_bytes(value)
+    elif isinstance(value, str):
+        partial.write_text(value)
+    else:
+        raise TypeError(f"complex output {target.stem} must be bytes, str or Path, not {type(value).__name__}")
+    partial.replace(target)
