@@ -1,0 +1,356 @@
+"""Open a Dask cluster for a job and always close it; sweep the ones a dead process left behind.
+
+* Per-job profiles (``shared: false``: cloud, batch, Kubernetes, SSH, or a private LocalCluster) get a
+  cluster of their own, recorded in a :class:`~cluster.registry.ClusterRegistry` while open and closed
+  when the job leaves the ``with`` block, whether it succeeded, raised, or was cancelled
+  (``KeyboardInterrupt``/``SystemExit``/any exception thrown into it). A process killed outright
+  (SIGKILL) cannot close anything: :func:`sweep_orphans` does it later from the registry.
+* Shared profiles (``local``, ``scheduler``) connect a Client to one cluster kept for the process
+  (:class:`SharedClusters`); a shared LocalCluster adapts between the profile's min and max workers,
+  so it shrinks back to ``min_workers`` when idle.
+
+Per-job clusters change the process's dask config (profile ``dask_config``, declared task durations,
+and what the upstream class sets itself, e.g. TLS for cloud VMs); it is restored when the cluster is
+closed. Run one job per process (or serialise cluster creation) for that to be safe.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import dask.config
+from distributed import Client
+
+from cluster.cost import fetch_events, install_collector
+from cluster.errors import ClusterCloseError, ClusterStartError
+from cluster.events import JobEventLog
+from cluster.profiles import CLOUD_VM_KINDS, ClusterProfile, cluster_kwargs, cluster_name, resolve_upstream
+from cluster.registry import ClusterRecord, ClusterRegistry, process_alive
+from cluster.sizing import apply_task_durations, duration_config
+
+log = logging.getLogger(__name__)
+
+#: seconds given to a Client to connect, and to a cluster to close.
+CONNECT_TIMEOUT_S = 60.0
+CLOSE_TIMEOUT_S = 300.0
+
+
+def build_cluster(profile: ClusterProfile, n_workers: int, job_id: str, *, asynchronous: bool = False) -> Any:
+    """Construct the upstream cluster object of a profile (it starts unless ``asynchronous``)."""
+    factory = resolve_upstream(profile.kind)
+    kwargs = cluster_kwargs(profile, n_workers, job_id)
+    with dask.config.set(dict(profile.dask_config)):
+        return factory(**kwargs, asynchronous=asynchronous)
+
+
+@contextmanager
+def restored_dask_config(updates: Mapping[str, Any]) -> Iterator[None]:
+    """Apply ``updates`` to the global dask config and restore the whole config afterwards."""
+    saved = copy.deepcopy(dask.config.config)
+    try:
+        dask.config.set(dict(updates))
+        yield
+    finally:
+        dask.config.config.clear()
+        dask.config.config.update(saved)
+
+
+class SharedClusters:
+    """The shared clusters of this process, one per shared ``local`` profile, created on first use."""
+
+    def __init__(self) -> None:
+        self._clusters: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def cluster(self, profile: ClusterProfile) -> Any:
+        """The running LocalCluster of ``profile``, adapting between its min and max workers."""
+        with self._lock:
+            existing = self._clusters.get(profile.name)
+            if existing is not None and existing.status.name == "running":
+                return existing
+            cluster = build_cluster(profile, profile.min_workers, f"shared-{profile.name}")
+            cluster.adapt(minimum=profile.min_workers, maximum=profile.max_workers)
+            self._clusters[profile.name] = cluster
+            return cluster
+
+    def close_all(self) -> None:
+        """Close every shared cluster (at process shutdown)."""
+        with self._lock:
+            for name, cluster in list(self._clusters.items()):
+                try:
+                    cluster.close()
+                except Exception:
+                    log.exception("closing shared cluster %s failed", name)
+            self._clusters.clear()
+
+
+@contextmanager
+def open_cluster(
+    profile: ClusterProfile,
+    n_workers: int,
+    job_id: str,
+    *,
+    registry: ClusterRegistry | None = None,
+    shared: SharedClusters | None = None,
+    events: JobEventLog | None = None,
+    task_durations: Mapping[str, float] | None = None,
+    close_timeout: float = CLOSE_TIMEOUT_S,
+) -> Iterator[Client]:
+    """A Client on a cluster for ``job_id``, closed (per-job) or released (shared) on exit.
+
+    ``n_workers`` sizes a per-job cluster (capped by the profile); a shared cluster adapts on its own.
+    ``events`` receives the job's cluster events for :func:`cluster.cost.compute_cost`, also when
+    the job fails. ``task_durations`` (prefix -> seconds) is declared to the scheduler. A per-job
+    cluster that cannot be closed raises :class:`ClusterCloseError` (unless the job itself raised) and
+    stays in ``registry`` for :func:`sweep_orphans`.
+    """
+    requested_at = time.time()
+    durations = dict(task_durations or {})
+    if profile.shared:
+        with _shared_client(profile, shared) as client:
+            yield from _run_shared(client, profile, job_id, requested_at, events, durations)
+        return
+    updates = {**profile.dask_config, **(duration_config(durations) if durations else {})}
+    with restored_dask_config(updates):
+        yield from _run_per_job(profile, n_workers, job_id, requested_at, registry, events, close_timeout)
+
+
+@contextmanager
+def _shared_client(profile: ClusterProfile, shared: SharedClusters | None) -> Iterator[Client]:
+    try:
+        if profile.kind == "scheduler":
+            timeout = profile.options.get("timeout", CONNECT_TIMEOUT_S)
+            client = Client(profile.options["address"], timeout=timeout)
+        else:
+            if shared is None:
+                raise ClusterStartError(f"profile {profile.name!r} is shared: pass shared=SharedClusters()")
+            client = Client(shared.cluster(profile), timeout=CONNECT_TIMEOUT_S)
+    except ClusterStartError:
+        raise
+    except Exception as exc:
+        raise ClusterStartError(f"cannot connect to the cluster of profile {profile.name!r}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        try:
+            client.close()
+        except Exception:
+            log.exception("closing the client of profile %s failed", profile.name)
+
+
+def _run_shared(
+    client: Client,
+    profile: ClusterProfile,
+    job_id: str,
+    requested_at: float,
+    events: JobEventLog | None,
+    durations: Mapping[str, float],
+) -> Iterator[Client]:
+    if durations:
+        apply_task_durations(client, durations)
+    if events is not None:
+        _guard(events, "install", lambda: install_collector(client, job_id))
+    try:
+        yield client
+    finally:
+        if events is not None:
+            _guard(
+                events,
+                "collect",
+                lambda: _store(
+                    events,
+                    fetch_events(
+                        client, job_id, profile=profile.name, shared=True, requested_at=requested_at
+                    ),
+                ),
+            )
+
+
+def _run_per_job(
+    profile: ClusterProfile,
+    n_workers: int,
+    job_id: str,
+    requested_at: float,
+    registry: ClusterRegistry | None,
+    events: JobEventLog | None,
+    close_timeout: float,
+) -> Iterator[Client]:
+    cluster: Any = None
+    client: Client | None = None
+    record: ClusterRecord | None = None
+    try:
+        try:
+            cluster = build_cluster(profile, n_workers, job_id)
+        except Exception as exc:
+            raise ClusterStartError(
+                f"cannot start a {profile.kind} cluster for profile {profile.name!r}: {exc}"
+            ) from exc
+        if registry is not None:
+            record = registry.register(
+                job_id=job_id,
+                profile=profile.name,
+                kind=profile.kind,
+                name=str(getattr(cluster, "name", cluster_name(job_id))),
+                scheduler_address=str(cluster.scheduler_address),
+                namespace=getattr(cluster, "namespace", None) if profile.kind == "kubernetes" else None,
+            )
+        client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
+        if events is not None:
+            _guard(events, "install", lambda: install_collector(client, job_id))
+        yield client
+    except BaseException:
+        _teardown(
+            profile, cluster, client, record, registry, events, requested_at, job_id, close_timeout, False
+        )
+        raise
+    _teardown(profile, cluster, client, record, registry, events, requested_at, job_id, close_timeout, True)
+
+
+def _teardown(
+    profile: ClusterProfile,
+    cluster: Any,
+    client: Client | None,
+    record: ClusterRecord | None,
+    registry: ClusterRegistry | None,
+    events: JobEventLog | None,
+    requested_at: float,
+    job_id: str,
+    close_timeout: float,
+    raise_on_error: bool,
+) -> None:
+    """Collect events, close the client and the cluster; never raise unless ``raise_on_error``."""
+    collected = None
+    if events is not None and client is not None:
+        collected = _guard(
+            events,
+            "collect",
+            lambda: fetch_events(
+                client, job_id, profile=profile.name, shared=False, requested_at=requested_at
+            ),
+        )
+    if client is not None:
+        try:
+            client.close()
+        except Exception:
+            log.exception("closing the client of job %s failed", job_id)
+    close_error: BaseException | None = None
+    if cluster is not None:
+        try:
+            cluster.close(timeout=close_timeout)
+        except BaseException as exc:  # also KeyboardInterrupt during close: keep the record for the sweep
+            close_error = exc
+            log.exception(
+                "closing the %s cluster of job %s failed; left for the orphan sweep", profile.kind, job_id
+            )
+    closed_at = time.time()
+    if events is not None:
+        if collected is not None:
+            events.events = replace(collected, closed_at=closed_at)
+        elif events.error is None:
+            events.error = "the cluster never started" if cluster is None else "no events collected"
+    if close_error is None and record is not None and registry is not None:
+        registry.remove(record)
+    if close_error is not None and raise_on_error:
+        raise ClusterCloseError(
+            f"the {profile.kind} cluster of job {job_id} did not close: {close_error}"
+        ) from close_error
+
+
+def _guard(events: JobEventLog, what: str, action: Callable[[], Any]) -> Any:
+    """Run an event-collection step; a failure is noted in ``events``, never raised into the job."""
+    try:
+        return action()
+    except Exception as exc:
+        log.warning("cost event %s failed: %s", what, exc)
+        events.error = f"{what}: {exc}"
+        return None
+
+
+def _store(events: JobEventLog, collected: Any) -> None:
+    events.events = collected
+
+
+# --------------------------------------------------------------------------- orphan sweep
+
+SweepAction = Literal["closed", "gone", "owner-alive", "unreachable", "failed"]
+#: kinds whose workers stop by themselves once their scheduler is gone (process children, batch jobs
+#: started with --death-timeout), so an unreachable scheduler means nothing is left to pay for.
+_SELF_ENDING_KINDS = frozenset({"local", "pbs", "slurm"})
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What :func:`sweep_orphans` did with one record."""
+
+    record: ClusterRecord
+    action: SweepAction
+    detail: str = ""
+
+
+def sweep_orphans(
+    registry: ClusterRegistry,
+    alive_job_ids: Iterable[str],
+    *,
+    timeout: float = 10.0,
+    forget_unreachable: bool = False,
+) -> list[SweepOutcome]:
+    """Close the clusters of jobs that are not alive and whose owning process is gone.
+
+    A record whose owner process still runs on this host is left alone (it is closing, or the job
+    list is stale). Kubernetes clusters are deleted through the operator; others are shut down
+    through their scheduler. A cloud cluster whose scheduler cannot be reached (TLS with the dead
+    process's temporary certificates, or already gone) is reported ``unreachable`` and kept unless
+    ``forget_unreachable``: its own ``idle_timeout`` and ``auto_shutdown`` are the safety net.
+    """
+    alive = set(alive_job_ids)
+    here = socket.gethostname()
+    outcomes = []
+    for record in registry.records():
+        if record.job_id in alive:
+            continue
+        if record.host == here and process_alive(record.pid, record.pid_start):
+            outcomes.append(SweepOutcome(record, "owner-alive", f"process {record.pid} still runs"))
+            continue
+        outcome = _close_orphan(record, timeout)
+        if outcome.action in ("closed", "gone") or (outcome.action == "unreachable" and forget_unreachable):
+            registry.remove(record)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _close_orphan(record: ClusterRecord, timeout: float) -> SweepOutcome:
+    if record.kind == "kubernetes":
+        try:
+            from dask_kubernetes.operator import KubeCluster
+
+            KubeCluster.from_name(record.name, namespace=record.namespace).close()
+        except Exception as exc:
+            return SweepOutcome(record, "failed", f"Kubernetes cluster {record.name}: {exc}")
+        return SweepOutcome(record, "closed", f"deleted DaskCluster {record.name}")
+    try:
+        client = Client(record.scheduler_address, timeout=timeout)
+    except Exception as exc:
+        if record.kind in _SELF_ENDING_KINDS:
+            return SweepOutcome(record, "gone", f"scheduler unreachable ({exc}); its workers end with it")
+        hint = " (check the provider for machines of cluster " + record.name + ")"
+        if record.kind in CLOUD_VM_KINDS:
+            return SweepOutcome(record, "unreachable", f"{exc}{hint}")
+        return SweepOutcome(record, "unreachable", str(exc))
+    try:
+        client.shutdown()
+    except Exception as exc:
+        return SweepOutcome(record, "failed", f"shutdown of {record.scheduler_address}: {exc}")
+    finally:
+        try:
+            client.close()
+        except Exception:
+            log.debug("closing the sweep client failed", exc_info=True)
+    return SweepOutcome(record, "closed", f"shut down scheduler {record.scheduler_address}")
