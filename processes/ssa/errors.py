@@ -55,3 +55,7 @@ class QueryError(SSAError):
 
 class TaskingError(SSAError):
     """A tasking request cannot be created or moved to the asked state."""
+
+
+class ExportError(SSAError):
+    """Data cannot be written in the asked format (e.g. a 9-digit NORAD id as a TLE)."""

@@ -15,7 +15,14 @@ from processes.ssa.epochs import format_epoch, parse_epoch
 from processes.ssa.errors import MessageError, MessageTooLargeError
 from processes.ssa.records import AngleFrame, Observation, Tdm, TdmSegment
 from processes.ssa.safexml import local_name, parse_xml, text_of
-from processes.ssa.textio import DEFAULT_MAX_BYTES, MAX_LINE_CHARS, decode_message, is_xml, split_keyword
+from processes.ssa.textio import (
+    DEFAULT_MAX_BYTES,
+    MAX_LINE_CHARS,
+    comment_text,
+    decode_message,
+    is_xml,
+    split_keyword,
+)
 
 DEFAULT_MAX_OBSERVATIONS = 5_000_000
 VERSIONS = ("1.0", "2.0")
@@ -263,7 +270,7 @@ def _read_kvn(text: str, max_observations: int) -> Tdm:
                 raise MessageError(lineno, key, "not a TDM data keyword")
             if line.startswith("COMMENT"):
                 assert seg is not None
-                seg.data_comments.append(line[7:].strip())
+                seg.data_comments.append(comment_text(line))
                 continue
             if line == "DATA_STOP":
                 assert seg is not None
@@ -289,10 +296,10 @@ def _read_kvn(text: str, max_observations: int) -> Tdm:
             continue
         if line.startswith("COMMENT") and (len(line) == 7 or line[7] in " \t"):
             if state == "header" and not tdm.segments:
-                tdm.header_comments.append(line[7:].strip())
+                tdm.header_comments.append(comment_text(line))
             elif state == "meta":
                 assert seg is not None
-                seg.metadata_comments.append(line[7:].strip())
+                seg.metadata_comments.append(comment_text(line))
             else:
                 raise MessageError(lineno, "COMMENT", "comment outside a header, metadata or data block")
             continue
@@ -375,7 +382,7 @@ def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
         if not key:
             continue
         if key == "COMMENT":
-            tdm.header_comments.append(text_of(el))
+            tdm.header_comments.append(el.text or "")
         elif key in HEADER_KEYWORDS and key not in tdm.header:
             if key == "CREATION_DATE":
                 parse_epoch(text_of(el), el.sourceline or 0, key)
@@ -400,7 +407,7 @@ def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
         for el in meta_el:
             key = local_name(el)
             if key == "COMMENT":
-                seg.metadata_comments.append(text_of(el))
+                seg.metadata_comments.append(el.text or "")
             elif key:
                 check.metadata(seg, el.sourceline or 0, key, text_of(el))
         check.close_metadata(seg, meta_el.sourceline or 0)
@@ -411,7 +418,7 @@ def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
                 continue
             line = obs_el.sourceline or 0
             if key == "COMMENT":
-                seg.data_comments.append(text_of(obs_el))
+                seg.data_comments.append(obs_el.text or "")
                 continue
             if key != "observation":
                 raise MessageError(line, key, "expected <observation> in <data>")

@@ -33,7 +33,7 @@ def split_lines(text: str) -> list[str]:
 
 
 def split_keyword(line: str, lineno: int) -> tuple[str, str]:
-    """Split a stripped KVN line ``KEY = value [units]`` into keyword and value (units dropped)."""
+    """Split a stripped KVN line ``KEY = value`` into keyword and value (units kept: see strip_units)."""
     if len(line) > MAX_LINE_CHARS:
         raise MessageTooLargeError(lineno, "", f"line longer than {MAX_LINE_CHARS} characters")
     key, sep, value = line.partition("=")
@@ -44,16 +44,26 @@ def split_keyword(line: str, lineno: int) -> tuple[str, str]:
         )
     if not key.replace("_", "").isalnum() or not key.isupper():
         raise MessageError(lineno, key, "keyword must be upper-case letters, digits and underscores")
-    value = value.strip()
-    if value.endswith("]") and "[" in value:
-        value = value[: value.rindex("[")].rstrip()
-    return key, value
+    return key, value.strip()
+
+
+def strip_units(text: str) -> str:
+    """Drop a trailing ``[units]`` from a numeric KVN value."""
+    text = text.strip()
+    if text.endswith("]") and "[" in text:
+        return text[: text.rindex("[")].rstrip()
+    return text
+
+
+def comment_text(line: str) -> str:
+    """Text of a stripped ``COMMENT`` line: everything after the one blank that follows the keyword."""
+    return line[8:] if len(line) > 8 else ""
 
 
 def parse_float(text: str, lineno: int, keyword: str) -> float:
     """Parse a finite float, or raise a MessageError naming line and keyword."""
     try:
-        value = float(text)
+        value = float(strip_units(text))
     except ValueError:
         raise MessageError(lineno, keyword, f"{text!r} is not a number") from None
     if value != value or value in (float("inf"), float("-inf")):
@@ -63,7 +73,7 @@ def parse_float(text: str, lineno: int, keyword: str) -> float:
 
 def parse_int(text: str, lineno: int, keyword: str) -> int:
     """Parse an integer (leading zeros and '+' allowed), or raise a MessageError."""
-    stripped = text.strip()
+    stripped = strip_units(text)
     body = stripped[1:] if stripped[:1] in "+-" else stripped
     if not body.isdigit():
         raise MessageError(lineno, keyword, f"{text!r} is not an integer")
