@@ -1,0 +1,341 @@
+"""Worker side: run one s2p step on one tile (or one reduction), idempotently.
+
+Each call
+- installs the job's configuration into `s2p.config.cfg` in place (parsed once per
+  worker process and cached by job directory),
+- skips the step if a completion marker of the same configuration lists outputs
+  that all exist (a resumed job skips finished tiles),
+- otherwise runs s2p's step function under s2p's process lock and a watchdog
+  (time limit, cancellation), then writes the marker atomically.
+
+Steps exchange data through files in the job directory, which must therefore be
+on a filesystem shared by all workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import s2p
+
+from .errors import StereoCancelledError, TileFailedError
+from .plan import (
+    CANCEL_FLAG_NAME,
+    MARKERS_DIRNAME,
+    PAIR_STAGES,
+    REDUCTION_STAGES,
+    JobPlan,
+    Stage,
+    Tile,
+    load_job_config,
+)
+from .s2p_state import S2P_LOCK, install_config
+from .watchdog import StepInterrupted, StepWatchdog
+
+_LOCK_POLL_SECONDS = 0.2
+_REASON_MAX_CHARS = 800
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """Static arguments of one task (one object, so Dask does not look inside for keys)."""
+
+    stage: Stage
+    job_dir: str
+    config_path: str
+    config_sha256: str
+    out_dir: str
+    run_id: str
+    timeout_seconds: float
+    tile: Tile | None = None
+    pair: int | None = None
+    #: All tiles: for reductions only.
+    tiles: tuple[Tile, ...] = ()
+    #: Dask key of the global pointing task, for a rectification whose tile has no local pointing.
+    global_pointing_key: str | tuple[Any, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        """Unique, file-name-safe name of this step within its job."""
+        parts = [self.stage.value]
+        if self.tile is not None:
+            parts.append(f"tile{self.tile.index:05d}")
+        if self.pair is not None:
+            parts.append(f"pair{self.pair}")
+        return "_".join(parts)
+
+    @property
+    def where(self) -> str:
+        """How messages name the step's tile."""
+        if self.tile is None:
+            return "all tiles"
+        suffix = f", pair {self.pair}" if self.pair is not None else ""
+        return self.tile.label + suffix
+
+    @classmethod
+    def for_plan(
+        cls, plan: JobPlan, stage: Stage, run_id: str, timeout_seconds: float, **kw: Any
+    ) -> StepCall:
+        """A call of `stage` in the job of `plan`."""
+        return cls(
+            stage=stage,
+            job_dir=plan.job_dir,
+            config_path=plan.config_path,
+            config_sha256=plan.config_sha256,
+            out_dir=plan.out_dir,
+            run_id=run_id,
+            timeout_seconds=timeout_seconds,
+            **kw,
+        )
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What one task did (its result, gathered by the driver)."""
+
+    stage: str
+    tile_index: int | None
+    pair: int | None
+    skipped: bool
+    #: Wall time of the step itself, excluding waits for locks and dependencies.
+    seconds: float
+    started_at: float
+    finished_at: float
+    #: 1 for the first try; more if Dask retried the task.
+    attempt: int
+    worker: str
+
+
+# --------------------------------------------------------------------------- configuration cache
+
+_config_cache: dict[str, tuple[str, dict[str, Any]]] = {}
+_config_cache_lock = threading.Lock()
+
+
+def _job_config(call: StepCall) -> dict[str, Any]:
+    """The job's s2p configuration, parsed once per process and job directory."""
+    with _config_cache_lock:
+        cached = _config_cache.get(call.job_dir)
+        if cached is None or cached[0] != call.config_sha256:
+            cached = (call.config_sha256, load_job_config(call.config_path))
+            _config_cache[call.job_dir] = cached
+        return cached[1]
+
+
+# --------------------------------------------------------------------------- completion markers
+
+
+def _markers_dir(call: StepCall) -> Path:
+    return Path(call.job_dir) / MARKERS_DIRNAME
+
+
+def _marker_path(call: StepCall) -> Path:
+    return _markers_dir(call) / f"{call.name}.json"
+
+
+def _output_scope(call: StepCall) -> tuple[Path, ...]:
+    """Directories (not recursive) where this step writes."""
+    if call.stage in REDUCTION_STAGES or call.tile is None:
+        return (Path(call.out_dir),)
+    if call.stage in PAIR_STAGES:
+        return (Path(call.tile.dir) / f"pair_{call.pair}",)
+    return (Path(call.tile.dir),)
+
+
+def _snapshot(directories: tuple[Path, ...]) -> dict[str, tuple[int, int]]:
+    state: dict[str, tuple[int, int]] = {}
+    for directory in directories:
+        with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_file() and not entry.name.startswith("."):
+                    st = entry.stat()
+                    state[entry.path] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def _is_complete(call: StepCall) -> bool:
+    """True if a marker of this configuration exists and all the outputs it lists exist."""
+    try:
+        marker = json.loads(_marker_path(call).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    if marker.get("config_sha256") != call.config_sha256:
+        return False
+    return all((Path(call.job_dir) / rel).is_file() for rel in marker.get("outputs", []))
+
+
+def _write_marker(call: StepCall, outputs: list[str], seconds: float) -> None:
+    job_dir = Path(call.job_dir)
+    marker = {
+        "stage": call.stage.value,
+        "config_sha256": call.config_sha256,
+        "outputs": sorted(os.path.relpath(p, job_dir) for p in outputs),
+        "seconds": round(seconds, 3),
+    }
+    path = _marker_path(call)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(marker))
+    tmp.replace(path)
+
+
+def _count_attempt(call: StepCall) -> int:
+    """Record one more attempt of this step in this run; return the attempt number."""
+    directory = _markers_dir(call) / "attempts" / call.run_id
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / call.name, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(f"{socket.gethostname()}:{os.getpid()} {time.time():.3f}\n")
+        f.flush()
+        f.seek(0)
+        return len(f.read().splitlines())
+
+
+@contextlib.contextmanager
+def _exclusive(call: StepCall) -> Iterator[None]:
+    """Hold this step's file lock: a cancelled run's task still running cannot race its rerun."""
+    lock_path = _markers_dir(call) / f".{call.name}.lock"
+    deadline = time.monotonic() + call.timeout_seconds
+    with open(lock_path, "a") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TileFailedError(
+                        call.where, call.stage.value, "another run of this step held its lock too long"
+                    ) from None
+                time.sleep(_LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+def _global_dsm(call: StepCall, cfg: dict[str, Any]) -> None:
+    """s2p's global_dsm into a staging directory, then renamed: no half-written final DSM."""
+    tiles = [t.as_s2p() for t in call.tiles]
+    if not any(Path(t["dir"], "dsm.tif").exists() for t in tiles):
+        raise TileFailedError(
+            "all tiles",
+            call.stage.value,
+            "no tile produced 3D points: the images may not match (clouds, water, too different dates)",
+        )
+    out_dir = Path(call.out_dir)
+    staging = out_dir / f".global_dsm.{os.getpid()}"
+    staging.mkdir(exist_ok=True)
+    try:
+        install_config({**cfg, "out_dir": str(staging)})
+        s2p.global_dsm(tiles)
+        for name in ("dsm.tif", "confidence.tif"):
+            if (staging / name).exists():
+                (staging / name).replace(out_dir / name)
+    finally:
+        for leftover in staging.iterdir():
+            leftover.unlink()
+        staging.rmdir()
+
+
+def _tile(call: StepCall) -> dict[str, Any]:
+    assert call.tile is not None
+    return call.tile.as_s2p()
+
+
+_STEP_FUNCTIONS: dict[Stage, Callable[[StepCall, dict[str, Any]], None]] = {
+    Stage.POINTING: lambda c, _: s2p.pointing_correction(_tile(c), c.pair),
+    Stage.GLOBAL_POINTING: lambda c, _: s2p.global_pointing_correction([t.as_s2p() for t in c.tiles]),
+    Stage.RECTIFICATION: lambda c, _: s2p.rectification_pair(_tile(c), c.pair),
+    Stage.MATCHING: lambda c, _: s2p.stereo_matching(_tile(c), c.pair),
+    Stage.TRIANGULATION: lambda c, _: s2p.disparity_to_ply(_tile(c)),
+    Stage.HEIGHT_MAP: lambda c, _: s2p.disparity_to_height(_tile(c), c.pair),
+    Stage.MEAN_HEIGHTS: lambda c, _: s2p.mean_heights(_tile(c)),
+    Stage.GLOBAL_MEAN_HEIGHTS: lambda c, _: s2p.global_mean_heights([t.as_s2p() for t in c.tiles]),
+    Stage.HEIGHTS_TO_PLY: lambda c, _: s2p.heights_to_ply(_tile(c)),
+    Stage.TILE_DSM: lambda c, _: s2p.plys_to_dsm(_tile(c)),
+    Stage.GLOBAL_DSM: _global_dsm,
+}
+
+
+def _wait_for_global_pointing(call: StepCall) -> None:
+    """A tile without its own pointing correction uses the global one: wait for that task.
+
+    The wait secedes from the worker's thread pool, so the global task can run meanwhile.
+    Tiles with a local correction (the usual case) start as soon as their neighbours'
+    matches exist, before the global reduction.
+    """
+    assert call.tile is not None
+    if (Path(call.tile.dir) / f"pair_{call.pair}" / "pointing.txt").exists():
+        return
+    if call.global_pointing_key is None:
+        return
+    from distributed import Future, worker_client
+
+    with worker_client() as client:
+        Future(call.global_pointing_key, client=client).result()
+
+
+def _fail_reason(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _REASON_MAX_CHARS else text[: _REASON_MAX_CHARS - 3] + "..."
+
+
+def run_step(call: StepCall, *dependencies: object) -> StepReport:
+    """Run (or skip) one s2p step; `dependencies` (upstream reports) only order the task for Dask."""
+    del dependencies
+    started = time.time()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    cancel_flag = Path(call.job_dir) / CANCEL_FLAG_NAME
+    attempt = _count_attempt(call)
+    try:
+        with _exclusive(call):
+            if _is_complete(call):
+                return StepReport(
+                    call.stage.value, call.tile.index if call.tile else None, call.pair, True, 0.0,
+                    started, time.time(), attempt, worker,
+                )  # fmt: skip
+            if call.stage is Stage.RECTIFICATION:
+                _wait_for_global_pointing(call)
+            with S2P_LOCK:
+                cfg = _job_config(call)
+                install_config(cfg)
+                scope = _output_scope(call)
+                before = _snapshot(scope)
+                step_started = time.monotonic()
+                watchdog = StepWatchdog(call.timeout_seconds, cancel_flag)
+                try:
+                    with watchdog:
+                        _STEP_FUNCTIONS[call.stage](call, cfg)
+                except TileFailedError:
+                    raise
+                except (Exception, SystemExit, StepInterrupted) as exc:
+                    if watchdog.reason == "cancelled":
+                        raise StereoCancelledError(call.stage.value) from None
+                    if watchdog.reason == "timeout":
+                        reason = f"timed out after {call.timeout_seconds:g} s (its processes were killed)"
+                        raise TileFailedError(call.where, call.stage.value, reason) from None
+                    raise TileFailedError(call.where, call.stage.value, _fail_reason(exc)) from exc
+                finally:
+                    s2p.common.garbage_cleanup()
+                seconds = time.monotonic() - step_started
+                after = _snapshot(scope)
+                outputs = [p for p, state in after.items() if before.get(p) != state]
+                _write_marker(call, outputs, seconds)
+    except StepInterrupted:
+        raise TileFailedError(call.where, call.stage.value, "interrupted by its watchdog") from None
+    return StepReport(
+        call.stage.value, call.tile.index if call.tile else None, call.pair, False, seconds,
+        started, time.time(), attempt, worker,
+    )  # fmt: skip
