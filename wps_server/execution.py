@@ -12,6 +12,7 @@ from wps_server.config import Settings
 from wps_server.errors import OWSError
 from wps_server.inputs import materialise
 from wps_server.jobs.model import Job, JobError, OutputRecord, Status
+from wps_server.jobs.store import JobStore
 from wps_server.logs import job_logger
 from wps_server.process import Process
 from wps_server.results import store_outputs
@@ -87,4 +88,13 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
 
 def remove_outputs(settings: Settings, job_id: str) -> None:
     shutil.rmtree(settings.outputs_dir / job_id, ignore_errors=True)
+
+
+def dismiss_job(settings: Settings, store: JobStore, job_id: str, message: str) -> bool:
+    """Mark the job dismissed (its runner sees it and stops its tasks) and remove its files."""
+    if not store.dismiss(job_id, message):
+        return False
+    remove_outputs(settings, job_id)
+    shutil.rmtree(settings.jobs_dir / job_id, ignore_errors=True)
+    return True
 

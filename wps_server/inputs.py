@@ -114,6 +114,12 @@ def check_output(process: Process, spec: OutputSpec) -> None:
 def _check_input(process: Process, spec: InputSpec, policy: InputPolicy) -> None:
     definition = process.input(spec.identifier)
     assert definition is not None
+    expected = {LiteralInput: "literal", ComplexInput: "complex", BoundingBoxInput: "bbox"}[type(definition)]
+    if spec.kind is not None and spec.kind != expected:
+        names = {"literal": "LiteralData", "complex": "ComplexData or a Reference", "bbox": "BoundingBoxData"}
+        raise InvalidParameterValue(
+            f"input {spec.identifier} takes {names[expected]}, not {names[spec.kind].split(' ')[0]}", spec.identifier
+        )
     if isinstance(definition, LiteralInput):
         literal_value(definition, spec)
     elif isinstance(definition, BoundingBoxInput):

@@ -35,6 +35,7 @@ class InputSpec:
     crs: str | None = None
     bbox: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     xml: bytes | None = None
+    kind: str | None = None  # "literal", "complex" or "bbox" when the request said which; None from KVP
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.config import Settings
-from wps_server.errors import HTTP_STATUS, InvalidParameterValue, NoSuchJob, OWSError
+from wps_server.errors import HTTP_STATUS, InvalidParameterValue, NoSuchJob, OWSError, ServerBusy
 from wps_server.execution import RunContext, run_job
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
-from wps_server.jobs.store import JobStore
+from wps_server.jobs.store import JobStore, heartbeat
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities, Operation
 from wps_server.process import Process
 from wps_server.wps1 import documents
@@ -118,6 +119,8 @@ class WPSService:
         self._check_language(request.language)
         process = self.process(request.identifier)
         check_execute(process, request, self.settings.inputs)
+        if request.store:
+            return self._accept(process, request, url)
         job = Job(id=str(uuid.uuid4()), process_id=process.identifier, request=request, status=Status.RUNNING,
                   message="Running")
         self.store.create(job, sync=True)
@@ -127,7 +130,8 @@ class WPSService:
             report=lambda percent, message: self.store.progress(job.id, percent, message),
             client_factory=self.scheduler.client,
         )
-        outcome = run_job(process, job, self.settings, context)
+        with heartbeat(self.store, job.id):
+            outcome = run_job(process, job, self.settings, context)
         self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error)
         if outcome.error is not None and (HTTP_STATUS.get(outcome.error.code, 500) < 500 or request.raw_output):
             error = OWSError(outcome.error.text, outcome.error.locator)
@@ -139,6 +143,21 @@ class WPSService:
         finished = self.store.get(job.id)
         assert finished is not None
         return Reply(200, XML, self._execute_response(finished, url))
+
+    def _accept(self, process: Process, request: Execute, url: str) -> Reply:
+        """Queue an asynchronous job and answer ProcessAccepted with its status location at once."""
+        if not process.status_supported:
+            raise InvalidParameterValue(f"process {process.identifier} runs synchronously only", "status")
+        if request.raw_output is not None:
+            raise InvalidParameterValue("RawDataOutput cannot be stored; use a ResponseDocument", "RawDataOutput")
+        if self.store.count(Status.ACCEPTED) >= self.settings.jobs.max_queued:
+            raise ServerBusy(f"{self.settings.jobs.max_queued} jobs are already waiting; try again later")
+        job = Job(id=str(uuid.uuid4()), process_id=process.identifier, request=request,
+                  message="Accepted, waiting in the queue")
+        self.store.create(job)
+        log.info("job accepted", extra={"job_id": job.id, "process_id": process.identifier})
+        job.created = datetime.now(UTC)
+        return Reply(200, XML, self._execute_response(job, url))
 
     def _raw(self, job_id: str, record: OutputRecord) -> Reply:
         if record.kind == "complex" and record.file:

@@ -93,6 +93,12 @@ CASES = [
     ("XML of another service", "POST", '<GetFeature service="WFS"/>', "OperationNotSupported", 400, "request"),
     ("XML input without data", "POST", _execute_xml("<wps:Input><ows:Identifier>count</ows:Identifier></wps:Input>"),
      "MissingParameterValue", 400, "count"),
+    ("literal data for a complex input", "POST", _execute_xml(
+        "<wps:Input><ows:Identifier>document</ows:Identifier><wps:Data><wps:LiteralData>x</wps:LiteralData>"
+        "</wps:Data></wps:Input>"), "InvalidParameterValue", 400, "document"),
+    ("complex data for a literal input", "POST", _execute_xml(
+        "<wps:Input><ows:Identifier>count</ows:Identifier><wps:Data><wps:ComplexData>1</wps:ComplexData>"
+        "</wps:Data></wps:Input>"), "InvalidParameterValue", 400, "count"),
     ("reference to /etc/passwd", "POST", _execute_xml(_ref("/etc/passwd")), "InvalidParameterValue", 400,
      "document"),
     ("file URL to /etc/passwd", "POST", _execute_xml(_ref("file:///etc/passwd")), "InvalidParameterValue", 400,

@@ -156,14 +156,20 @@ def test_raw_data_output(client: WpsClient) -> None:
     assert json.loads(response.get_data())["count"] == 4
 
 
-def test_stored_response_has_status_location(client: WpsClient) -> None:
-    root = execute(client, "identifier=hello&DataInputs=name=x&storeExecuteResponse=true")
+def test_stored_response_is_accepted_with_a_status_location(client: WpsClient, app: object) -> None:
+    response = client.get(f"/wps?service=WPS&version=1.0.0&request=Execute&identifier=hello&DataInputs=name=x"
+                          "&storeExecuteResponse=true&status=true")
+    root = xml(response)
+    accepted = root.xpath("//wps:ProcessAccepted", namespaces=NS)
+    assert accepted and accepted[0].get("percentCompleted") is None
     location = root.get("statusLocation")
     assert location and location.startswith("http://localhost/wps/status/")
-    again = client.get(location.removeprefix("http://localhost"))
-    assert xml(again).xpath("//wps:LiteralData/text()", namespaces=NS) == ["Hello x"]
-    assert "&amp;amp;" not in again.get_data().decode()
+    assert "&amp;amp;" not in response.get_data().decode()
     assert "schemas.opengis.net" in root.get("{http://www.w3.org/2001/XMLSchema-instance}schemaLocation")
+    again = xml(client.get(location.removeprefix("http://localhost")))
+    assert again.xpath("//wps:ProcessAccepted", namespaces=NS)
+    [job] = app.extensions["wps"].store.list()  # type: ignore[attr-defined]
+    assert job.status.value == "accepted" and location.endswith(job.id)
 
 
 def test_process_failure_is_reported_without_traceback(client: WpsClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,6 +123,82 @@ class JobStore:
             result = db.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(finished)).values(**values))
         return result.rowcount == 1
 
+    def dismiss(self, job_id: str, message: str) -> bool:
+        """Mark a job dismissed, whatever state it is in; False if there is no such job."""
+        with self._begin() as db:
+            result = db.execute(jobs.update().where(jobs.c.id == job_id).values(
+                status=Status.DISMISSED.value, message=message, finished=time.time(), outputs=None))
+        return result.rowcount == 1
+
+    def count(self, status: Status) -> int:
+        with self.engine.connect() as db:
+            return int(db.execute(sa.select(sa.func.count()).where(jobs.c.status == status.value)).scalar_one())
+
+    def claim_next(self, runner: str) -> Job | None:
+        """Take the oldest accepted job for ``runner``; safe when several runners compete."""
+        with self._begin() as db:
+            candidate = db.execute(
+                sa.select(jobs.c.id)
+                .where(jobs.c.status == Status.ACCEPTED.value)
+                .order_by(jobs.c.created, jobs.c.id)
+                .limit(1)
+            ).scalar()
+            if candidate is None:
+                return None
+            now = time.time()
+            claimed = db.execute(
+                jobs.update()
+                .where(jobs.c.id == candidate, jobs.c.status == Status.ACCEPTED.value)
+                .values(status=Status.RUNNING.value, runner=runner, started=now, heartbeat=now,
+                        attempts=jobs.c.attempts + 1, message="Started")
+            ).rowcount
+        return self.get(candidate) if claimed == 1 else None
+
+    def beat(self, job_ids: list[str]) -> None:
+        """Say these running jobs are alive."""
+        if job_ids:
+            with self._begin() as db:
+                db.execute(jobs.update().where(jobs.c.id.in_(job_ids), jobs.c.status == Status.RUNNING.value)
+                           .values(heartbeat=time.time()))
+
+    def recover_stale(self, stale_after: float, max_attempts: int) -> list[tuple[str, Status]]:
+        """Jobs whose heartbeat stopped: asynchronous ones go back to the queue (or fail after too many
+        attempts), synchronous ones fail since their client has gone with the web worker."""
+        limit = time.time() - stale_after
+        changed: list[tuple[str, Status]] = []
+        with self._begin() as db:
+            rows = db.execute(
+                sa.select(jobs.c.id, jobs.c.sync, jobs.c.attempts)
+                .where(jobs.c.status == Status.RUNNING.value, jobs.c.heartbeat < limit)
+            ).all()
+            for job_id, sync, attempts in rows:
+                stale = (jobs.c.id == job_id, jobs.c.status == Status.RUNNING.value, jobs.c.heartbeat < limit)
+                if sync or attempts >= max_attempts:
+                    why = ("the web worker running this synchronous job stopped" if sync else
+                           f"the server stopped {attempts} times while this job ran; it was not resumed again")
+                    values: dict[str, Any] = {"status": Status.FAILED.value, "finished": time.time(),
+                                              "message": why, "error_code": "NoApplicableCode", "error_text": why}
+                    new = Status.FAILED
+                else:
+                    values = {"status": Status.ACCEPTED.value, "runner": None,
+                              "message": f"Resumed after the server stopped (attempt {attempts + 1})"}
+                    new = Status.ACCEPTED
+                if db.execute(jobs.update().where(*stale).values(**values)).rowcount == 1:
+                    changed.append((job_id, new))
+        return changed
+
+    def expired(self, before: float) -> list[str]:
+        """Finished jobs older than ``before`` (epoch seconds): never a running or queued one."""
+        finished = [s.value for s in Status if s.finished]
+        with self.engine.connect() as db:
+            return list(db.execute(sa.select(jobs.c.id).where(jobs.c.status.in_(finished),
+                                                              jobs.c.finished < before)).scalars())
+
+    def delete(self, job_ids: list[str]) -> None:
+        finished = [s.value for s in Status if s.finished]
+        with self._begin() as db:
+            db.execute(jobs.delete().where(jobs.c.id.in_(job_ids), jobs.c.status.in_(finished)))
+
     def list(self, limit: int = 100, status: Status | None = None) -> list[Job]:
         query = jobs.select().order_by(jobs.c.created.desc()).limit(limit)
         if status is not None:
@@ -132,6 +209,24 @@ class JobStore:
     def ping(self) -> None:
         with self.engine.connect() as db:
             db.execute(sa.select(1))
+
+
+@contextmanager
+def heartbeat(store: JobStore, job_id: str, interval: float = 5.0) -> Iterator[None]:
+    """Beat the job's heartbeat from a thread while the block runs (for jobs run outside the runner)."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(interval):
+            store.beat([job_id])
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _to_job(row: Any) -> Job:

@@ -254,7 +254,7 @@ def _xml_input(element: etree._Element) -> InputSpec:
     kind = etree.QName(child).localname
     if kind == "LiteralData":
         return InputSpec(
-            identifier, value=child.text or "", data_type=child.get("dataType"), uom=child.get("uom")
+            identifier, value=child.text or "", data_type=child.get("dataType"), uom=child.get("uom"), kind="literal"
         )
     if kind == "ComplexData":
         elements = [c for c in child if isinstance(c.tag, str)]
@@ -266,9 +266,10 @@ def _xml_input(element: etree._Element) -> InputSpec:
             mime_type=child.get("mimeType"),
             encoding=child.get("encoding"),
             schema=child.get("schema"),
+            kind="complex",
         )
     if kind == "BoundingBoxData":
-        return InputSpec(identifier, crs=child.get("crs"), bbox=_corners(identifier, child))
+        return InputSpec(identifier, crs=child.get("crs"), bbox=_corners(identifier, child), kind="bbox")
     raise InvalidParameterValue(f"input {identifier}: unknown data element {kind}", identifier)
 
 

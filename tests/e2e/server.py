@@ -1,0 +1,77 @@
+"""A real ``wps-server serve`` in a subprocess, on a free port, stopped the way a user stops it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """Starts ``wps-server --config FILE serve`` and waits until /health answers."""
+
+    def __init__(self, folder: Path, config: str, env: dict[str, str] | None = None, workers: int = 2) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = folder / "server.cfg"
+        self.config.write_text(config)
+        self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = folder / "server.log"
+
+    def start(self, timeout: float = 120) -> Server:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "wps_server.cli", "--config", str(self.config), "serve",
+                 "--port", str(self.port), "--workers", str(self.workers)],
+                cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited at start-up:\n{self.log.read_text()[-4000:]}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy:\n{self.log.read_text()[-4000:]}")
+
+    def descendants(self) -> list[psutil.Process]:
+        assert self.process is not None
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> int:
+        """Stop as Ctrl-C does; returns the exit status. Raises if any process it started is left."""
+        assert self.process is not None
+        children = self.descendants()
+        self.process.send_signal(sig)
+        status = self.process.wait(timeout)
+        gone, alive = psutil.wait_procs(children, timeout=20)
+        for process in alive:
+            process.kill()
+        if alive:
+            raise AssertionError(f"processes left running after stop: {[p.pid for p in alive]}")
+        return status

@@ -1,0 +1,125 @@
+"""The job runner: one long-lived process, apart from the web workers, that drives queued jobs.
+
+It claims accepted jobs in order up to ``max_concurrent``, runs each in a thread whose heavy work
+goes to the Dask cluster, beats a heartbeat for them, resumes or fails jobs whose heartbeat stopped
+(a runner or web worker that died), and expires finished jobs after the retention time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from wps_server.cluster_client import SchedulerConnection
+from wps_server.config import Settings
+from wps_server.execution import RunContext, remove_outputs, run_job
+from wps_server.jobs.model import Job, Status
+from wps_server.jobs.store import JobStore
+from wps_server.process import Process
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerTimings:
+    poll: float = 0.2
+    heartbeat: float = 5.0
+    stale_after: float = 20.0
+    sweep: float = 5.0
+    max_attempts: int = 3
+    retention_sweep: float = 600.0
+
+
+class Runner:
+    """Drives jobs from the store until :meth:`stop` is called."""
+
+    def __init__(self, settings: Settings, processes: list[Process], store: JobStore,
+                 scheduler: SchedulerConnection, timings: RunnerTimings | None = None) -> None:
+        self.settings = settings
+        self.processes = {p.identifier: p for p in processes}
+        self.store = store
+        self.scheduler = scheduler
+        self.timings = timings or RunnerTimings()
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        log.info("runner started", extra={"runner": self.name, "max_concurrent": self.settings.jobs.max_concurrent})
+        last_beat = last_sweep = last_retention = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - last_sweep >= self.timings.sweep:
+                self._recover()
+                last_sweep = now
+            if now - last_beat >= self.timings.heartbeat:
+                self.store.beat(self.active())
+                last_beat = now
+            if now - last_retention >= self.timings.retention_sweep:
+                self.expire()
+                last_retention = now
+            self._start_jobs()
+            self._stop.wait(self.timings.poll)
+        for thread in list(self._running.values()):
+            thread.join(timeout=30)
+        log.info("runner stopped", extra={"runner": self.name})
+
+    def active(self) -> list[str]:
+        with self._lock:
+            for job_id in [j for j, t in self._running.items() if not t.is_alive()]:
+                del self._running[job_id]
+            return list(self._running)
+
+    def _start_jobs(self) -> None:
+        while len(self.active()) < self.settings.jobs.max_concurrent and not self._stop.is_set():
+            job = self.store.claim_next(self.name)
+            if job is None:
+                return
+            thread = threading.Thread(target=self._drive, args=(job,), name=f"job-{job.id}", daemon=True)
+            with self._lock:
+                self._running[job.id] = thread
+            thread.start()
+
+    def _drive(self, job: Job) -> None:
+        process = self.processes.get(job.process_id)
+        if process is None:
+            self.store.finish(job.id, Status.FAILED, f"process {job.process_id} is no longer offered")
+            return
+        context = RunContext(
+            job_id=job.id,
+            workdir=self.settings.jobs_dir / job.id,
+            report=lambda percent, message: self.store.progress(job.id, percent, message),
+            client_factory=self.scheduler.client,
+            is_dismissed=lambda: self._dismissed(job.id),
+        )
+        outcome = run_job(process, job, self.settings, context)
+        if not self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error):
+            remove_outputs(self.settings, job.id)  # dismissed meanwhile: keep nothing of it
+
+    def _dismissed(self, job_id: str) -> bool:
+        job = self.store.get(job_id)
+        return job is None or job.status == Status.DISMISSED
+
+    def _recover(self) -> None:
+        for job_id, status in self.store.recover_stale(self.timings.stale_after, self.timings.max_attempts):
+            log.warning("job lost its heartbeat", extra={"job_id": job_id, "now": status.value})
+
+    def expire(self) -> list[str]:
+        """Delete finished jobs older than the retention time, with their files."""
+        before = time.time() - self.settings.jobs.retention_days * 86400
+        expired = self.store.expired(before)
+        for job_id in expired:
+            remove_outputs(self.settings, job_id)
+        self.store.delete(expired)
+        if expired:
+            log.info("expired finished jobs", extra={"count": len(expired)})
+        return expired
