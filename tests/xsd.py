@@ -25,7 +25,9 @@ class _Offline(etree.Resolver):
 
     def resolve(self, url: str, pubid: str, context: object) -> object:
         if url.startswith("http://schemas.opengis.net/"):
-            return self.resolve_filename(str(SCHEMAS / url.removeprefix("http://schemas.opengis.net/")), context)
+            return self.resolve_filename(
+                str(SCHEMAS / url.removeprefix("http://schemas.opengis.net/")), context
+            )
         if url.startswith("http://www.w3.org/"):
             return self.resolve_filename(str(SCHEMAS / "w3c" / url.rsplit("/", 1)[-1]), context)
         return None

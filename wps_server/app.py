@@ -38,7 +38,9 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         return settings.url or request.url_root.rstrip("/") + "/wps"
 
     def reply(answer: Reply) -> Response:
-        return Response(answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers)
+        return Response(
+            answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers
+        )
 
     @app.route("/wps", methods=["GET", "POST"])
     def wps() -> Response:
@@ -87,7 +89,10 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
             f'<li><a href="{href}">{text}</a></li>'
             for text, href in (
                 ("GetCapabilities", f"{url}?service=WPS&amp;request=GetCapabilities"),
-                ("DescribeProcess (all)", f"{url}?service=WPS&amp;version=1.0.0&amp;request=DescribeProcess&amp;identifier=all"),
+                (
+                    "DescribeProcess (all)",
+                    f"{url}?service=WPS&amp;version=1.0.0&amp;request=DescribeProcess&amp;identifier=all",
+                ),
                 ("Health", "health"),
                 ("Source code (AGPL-3.0)", settings.metadata.source_url),
             )
@@ -102,15 +107,20 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.errorhandler(MethodNotAllowed)
     def bad_method(_exc: HTTPException) -> Response:
-        answer = service.error(OperationNotSupported(f"HTTP {request.method} is not supported here", "request"))
-        return Response(answer.body, status=405, content_type=answer.content_type,
-                        headers={"Allow": "GET, POST"})
+        answer = service.error(
+            OperationNotSupported(f"HTTP {request.method} is not supported here", "request")
+        )
+        return Response(
+            answer.body, status=405, content_type=answer.content_type, headers={"Allow": "GET, POST"}
+        )
 
     @app.errorhandler(Exception)
-    def internal(exc: Exception) -> Response:
+    def internal(exc: Exception) -> Response | HTTPException:
         if isinstance(exc, HTTPException):
-            return exc.get_response()
+            return exc
         log.exception("unhandled error on %s", request.path)
-        return reply(service.error(NoApplicableCode("internal server error; the operator's log has the details")))
+        return reply(
+            service.error(NoApplicableCode("internal server error; the operator's log has the details"))
+        )
 
     return app

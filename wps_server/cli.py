@@ -32,7 +32,9 @@ class Context:
 
 
 @click.group()
-@click.option("--config", "-c", type=click.Path(dir_okay=False), help="Configuration file (default: $PYWPS_CFG).")
+@click.option(
+    "--config", "-c", type=click.Path(dir_okay=False), help="Configuration file (default: $PYWPS_CFG)."
+)
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """OGC WPS server for space data."""
@@ -58,8 +60,13 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
         raise click.ClickException(str(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(make_engine(settings.database_url))
-    supervisor = Supervisor(settings, [str(f) for f in obj.files()], host or settings.host,
-                            settings.port if port is None else port, workers or settings.workers)
+    supervisor = Supervisor(
+        settings,
+        [str(f) for f in obj.files()],
+        host or settings.host,
+        settings.port if port is None else port,
+        workers or settings.workers,
+    )
     sys.exit(supervisor.run())
 
 
@@ -76,7 +83,9 @@ def runner(obj: Context) -> None:
     settings = obj.settings()
     configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
-    job_runner = Runner(settings, load_processes(settings), JobStore(engine), SchedulerConnection(settings.dask.scheduler))
+    job_runner = Runner(
+        settings, load_processes(settings), JobStore(engine), SchedulerConnection(settings.dask.scheduler)
+    )
     signal.signal(signal.SIGTERM, lambda *_: job_runner.stop())
     signal.signal(signal.SIGINT, lambda *_: job_runner.stop())
     job_runner.run()
@@ -115,7 +124,9 @@ def list_jobs(obj: Context, status: str | None, limit: int) -> None:
 
     for job in _store(obj).list(limit, Status(status) if status else None):
         created = job.created.isoformat(timespec="seconds") if job.created else "-"
-        click.echo(f"{job.id}  {job.status.value:<9}  {job.percent:>3}%  {created}  {job.process_id}  {job.message}")
+        click.echo(
+            f"{job.id}  {job.status.value:<9}  {job.percent:>3}%  {created}  {job.process_id}  {job.message}"
+        )
 
 
 @jobs.command()
@@ -127,8 +138,10 @@ def show(obj: Context, job_id: str) -> None:
     if job is None:
         raise click.ClickException(f"there is no job {job_id}")
     data = asdict(job)
-    data["request"]["inputs"] = [{k: v for k, v in i.items() if v is not None and k not in {"xml", "body"}}
-                                 for i in data["request"]["inputs"]]
+    data["request"]["inputs"] = [
+        {k: v for k, v in i.items() if v is not None and k not in {"xml", "body"}}
+        for i in data["request"]["inputs"]
+    ]
     click.echo(json.dumps(data, indent=2, default=str))
 
 

@@ -141,7 +141,7 @@ class _Reader:
         self._parser = parser
         self._env = env
 
-    def str(self, section: str, key: str) -> str:
+    def text(self, section: str, key: str) -> str:
         raw = self._parser.get(section, key, fallback="")
 
         def expand(match: re.Match[str]) -> str:
@@ -152,8 +152,8 @@ class _Reader:
 
         return _VAR.sub(expand, raw).strip()
 
-    def int(self, section: str, key: str, minimum: int = 0) -> int:
-        text = self.str(section, key)
+    def integer(self, section: str, key: str, minimum: int = 0) -> int:
+        text = self.text(section, key)
         try:
             value = int(text)
         except ValueError:
@@ -162,8 +162,8 @@ class _Reader:
             raise ConfigError(f"[{section}] {key} must be at least {minimum}, not {value}")
         return value
 
-    def float(self, section: str, key: str, minimum: float = 0.0) -> float:
-        text = self.str(section, key)
+    def number(self, section: str, key: str, minimum: float = 0.0) -> float:
+        text = self.text(section, key)
         try:
             value = float(text)
         except ValueError:
@@ -173,73 +173,70 @@ class _Reader:
         return value
 
     def size(self, section: str, key: str) -> int:
-        text = self.str(section, key)
+        text = self.text(section, key)
         match = _SIZE.match(text)
         if not match:
             raise ConfigError(f"[{section}] {key} must be a size such as 64mb, not {text!r}")
         return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
-    def list(self, section: str, key: str) -> tuple[str, ...]:
-        return tuple(item.strip() for item in re.split(r"[,\n]", self.str(section, key)) if item.strip())
+    def items(self, section: str, key: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in re.split(r"[,\n]", self.text(section, key)) if item.strip())
 
 
 def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
-    data_dir = Path(read.str("server", "data_dir") or "./var").absolute()
-    workers = read.str("dask", "workers")
-    if workers == "auto":
-        n_workers = os.cpu_count() or 1
-    else:
-        n_workers = read.int("dask", "workers", minimum=1)
-    log_format = read.str("logging", "format")
+    data_dir = Path(read.text("server", "data_dir") or "./var").absolute()
+    auto = read.text("dask", "workers") == "auto"
+    n_workers = (os.cpu_count() or 1) if auto else read.integer("dask", "workers", minimum=1)
+    log_format = read.text("logging", "format")
     if log_format not in {"json", "text"}:
         raise ConfigError(f"[logging] format must be json or text, not {log_format!r}")
-    level = read.str("logging", "level").upper()
+    level = read.text("logging", "level").upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"[logging] level must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
-    scheduler = read.str("dask", "scheduler")
+    scheduler = read.text("dask", "scheduler")
     if scheduler != "local" and not re.match(r"^(tcp|tls|inproc)://", scheduler):
         raise ConfigError(f"[dask] scheduler must be 'local' or a tcp:// address, not {scheduler!r}")
     return Settings(
-        url=read.str("server", "url").rstrip("/"),
-        host=read.str("server", "host"),
-        port=read.int("server", "port", minimum=0),
-        workers=read.int("server", "workers", minimum=1),
+        url=read.text("server", "url").rstrip("/"),
+        host=read.text("server", "host"),
+        port=read.integer("server", "port", minimum=0),
+        workers=read.integer("server", "workers", minimum=1),
         data_dir=data_dir,
         max_request_size=read.size("server", "max_request_size"),
-        processes=read.str("server", "processes"),
-        language=read.str("server", "language"),
-        database_url=read.str("database", "url") or f"sqlite:///{data_dir / 'jobs.sqlite'}",
+        processes=read.text("server", "processes"),
+        language=read.text("server", "language"),
+        database_url=read.text("database", "url") or f"sqlite:///{data_dir / 'jobs.sqlite'}",
         log_level=level,
         log_format=log_format,
         metadata=Metadata(
-            title=read.str("metadata", "title"),
-            abstract=read.str("metadata", "abstract"),
-            keywords=read.list("metadata", "keywords"),
-            provider_name=read.str("metadata", "provider_name"),
-            provider_url=read.str("metadata", "provider_url"),
-            contact_name=read.str("metadata", "contact_name"),
-            contact_email=read.str("metadata", "contact_email"),
-            source_url=read.str("metadata", "source_url"),
+            title=read.text("metadata", "title"),
+            abstract=read.text("metadata", "abstract"),
+            keywords=read.items("metadata", "keywords"),
+            provider_name=read.text("metadata", "provider_name"),
+            provider_url=read.text("metadata", "provider_url"),
+            contact_name=read.text("metadata", "contact_name"),
+            contact_email=read.text("metadata", "contact_email"),
+            source_url=read.text("metadata", "source_url"),
         ),
         inputs=InputPolicy(
-            data_roots=tuple(Path(p).absolute() for p in read.list("inputs", "data_roots")),
-            allowed_hosts=read.list("inputs", "allowed_hosts"),
-            private_hosts=read.list("inputs", "private_hosts"),
+            data_roots=tuple(Path(p).absolute() for p in read.items("inputs", "data_roots")),
+            allowed_hosts=read.items("inputs", "allowed_hosts"),
+            private_hosts=read.items("inputs", "private_hosts"),
             max_reference_size=read.size("inputs", "max_reference_size"),
             max_inline_size=read.size("inputs", "max_inline_size"),
-            download_timeout=read.float("inputs", "download_timeout", minimum=0.1),
+            download_timeout=read.number("inputs", "download_timeout", minimum=0.1),
         ),
         dask=DaskSettings(
             scheduler=scheduler,
             workers=n_workers,
-            threads_per_worker=read.int("dask", "threads_per_worker", minimum=1),
-            memory_limit=read.str("dask", "memory_limit"),
-            dashboard=read.str("dask", "dashboard"),
+            threads_per_worker=read.integer("dask", "threads_per_worker", minimum=1),
+            memory_limit=read.text("dask", "memory_limit"),
+            dashboard=read.text("dask", "dashboard"),
         ),
         jobs=JobSettings(
-            max_concurrent=read.int("jobs", "max_concurrent", minimum=1),
-            max_queued=read.int("jobs", "max_queued", minimum=0),
-            retention_days=read.float("jobs", "retention_days"),
+            max_concurrent=read.integer("jobs", "max_concurrent", minimum=1),
+            max_queued=read.integer("jobs", "max_queued", minimum=0),
+            retention_days=read.number("jobs", "retention_days"),
         ),
         sources=sources,
     )

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine

@@ -97,4 +97,3 @@ def dismiss_job(settings: Settings, store: JobStore, job_id: str, message: str) 
     remove_outputs(settings, job_id)
     shutil.rmtree(settings.jobs_dir / job_id, ignore_errors=True)
     return True
-

@@ -65,7 +65,9 @@ def find_format(formats: tuple[Format, ...], mime_type: str | None, where: str) 
         if same_mime(mime_type, candidate.mime_type) or same_mime(candidate.mime_type, mime_type):
             return candidate
     offered = ", ".join(f.mime_type for f in formats)
-    raise InvalidParameterValue(f"{where}: format {mime_type!r} is not supported; use one of {offered}", where)
+    raise InvalidParameterValue(
+        f"{where}: format {mime_type!r} is not supported; use one of {offered}", where
+    )
 
 
 def check_execute(process: Process, request: Execute, policy: InputPolicy) -> None:
@@ -94,7 +96,9 @@ def check_execute(process: Process, request: Execute, policy: InputPolicy) -> No
     for output in (*request.outputs, *([request.raw_output] if request.raw_output else [])):
         check_output(process, output)
     if request.store and not process.store_supported:
-        raise InvalidParameterValue(f"process {process.identifier} cannot store its response", "storeExecuteResponse")
+        raise InvalidParameterValue(
+            f"process {process.identifier} cannot store its response", "storeExecuteResponse"
+        )
 
 
 def check_output(process: Process, spec: OutputSpec) -> None:
@@ -102,13 +106,15 @@ def check_output(process: Process, spec: OutputSpec) -> None:
     if definition is None:
         known = ", ".join(o.identifier for o in process.outputs)
         raise InvalidParameterValue(
-            f"process {process.identifier} has no output {spec.identifier!r} (outputs: {known})", spec.identifier
+            f"process {process.identifier} has no output {spec.identifier!r} (outputs: {known})",
+            spec.identifier,
         )
     if isinstance(definition, ComplexOutput):
         find_format(definition.formats, spec.mime_type, spec.identifier)
     elif spec.as_reference:
-        raise InvalidParameterValue(f"only complex outputs can be returned by reference, not {spec.identifier}",
-                                    spec.identifier)
+        raise InvalidParameterValue(
+            f"only complex outputs can be returned by reference, not {spec.identifier}", spec.identifier
+        )
 
 
 def _check_input(process: Process, spec: InputSpec, policy: InputPolicy) -> None:
@@ -118,7 +124,8 @@ def _check_input(process: Process, spec: InputSpec, policy: InputPolicy) -> None
     if spec.kind is not None and spec.kind != expected:
         names = {"literal": "LiteralData", "complex": "ComplexData or a Reference", "bbox": "BoundingBoxData"}
         raise InvalidParameterValue(
-            f"input {spec.identifier} takes {names[expected]}, not {names[spec.kind].split(' ')[0]}", spec.identifier
+            f"input {spec.identifier} takes {names[expected]}, not {names[spec.kind].split(' ')[0]}",
+            spec.identifier,
         )
     if isinstance(definition, LiteralInput):
         literal_value(definition, spec)
@@ -157,9 +164,9 @@ def materialise(process: Process, request: Execute, policy: InputPolicy, workdir
             value = ComplexValue(path, fmt.mime_type, spec.encoding, spec.schema, spec.href)
         values.setdefault(spec.identifier, []).append(value)
     for definition in process.inputs:
-        if isinstance(definition, LiteralInput) and definition.identifier not in values:
-            if definition.default is not None:
-                values[definition.identifier] = [definition.default]
+        missing = definition.identifier not in values
+        if isinstance(definition, LiteralInput) and missing and definition.default is not None:
+            values[definition.identifier] = [definition.default]
     return ProcessInputs(values)
 
 
@@ -167,15 +174,20 @@ def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy)
     data = spec.xml if spec.xml is not None else (spec.value or "").encode()
     limit = min(policy.max_inline_size, (definition.max_megabytes or 1 << 20) * 1024 * 1024)
     if len(data) > limit:
-        raise FileSizeExceeded(f"inline input {spec.identifier} is larger than {limit} bytes", spec.identifier)
+        raise FileSizeExceeded(
+            f"inline input {spec.identifier} is larger than {limit} bytes", spec.identifier
+        )
     if (spec.encoding or "").lower() == "base64":
         try:
             return base64.b64decode(data, validate=False)
         except (binascii.Error, ValueError):
-            raise InvalidParameterValue(f"input {spec.identifier} is not valid base64", spec.identifier) from None
+            raise InvalidParameterValue(
+                f"input {spec.identifier} is not valid base64", spec.identifier
+            ) from None
     if spec.encoding and spec.encoding.lower() not in {"utf-8", "utf8"}:
-        raise InvalidParameterValue(f"encoding {spec.encoding!r} is not supported (base64 or UTF-8)",
-                                    spec.identifier)
+        raise InvalidParameterValue(
+            f"encoding {spec.encoding!r} is not supported (base64 or UTF-8)", spec.identifier
+        )
     return data
 
 
@@ -200,9 +212,7 @@ def literal_value(definition: LiteralInput, spec: InputSpec) -> str | int | floa
     if definition.value_range and isinstance(value, int | float) and not isinstance(value, bool):
         low, high = definition.value_range
         if (low is not None and value < low) or (high is not None and value > high):
-            raise InvalidParameterValue(
-                f"input {name} must lie between {low} and {high}, not {value}", name
-            )
+            raise InvalidParameterValue(f"input {name} must lie between {low} and {high}, not {value}", name)
     return value
 
 
@@ -248,7 +258,9 @@ def bounding_box(definition: BoundingBoxInput, spec: InputSpec) -> BoundingBox:
     if not all(math.isfinite(v) for v in (*lower, *upper)):
         raise InvalidParameterValue(f"bounding box {name} has a coordinate that is not a number", name)
     if any(lo > hi for lo, hi in zip(lower, upper, strict=True)):
-        raise InvalidParameterValue(f"bounding box {name}: each lower corner value must not exceed the upper", name)
+        raise InvalidParameterValue(
+            f"bounding box {name}: each lower corner value must not exceed the upper", name
+        )
     chosen = normalise_crs(crs) if crs else normalise_crs(definition.crss[0])
     supported = [normalise_crs(c) for c in definition.crss]
     if chosen not in supported:

@@ -49,15 +49,21 @@ def check_reference(href: str, policy: InputPolicy, locator: str) -> Reference:
         if not host:
             raise InvalidParameterValue(f"reference {href!r} has no host", locator)
         if not any(fnmatch.fnmatch(host, pattern.lower()) for pattern in policy.allowed_hosts):
-            raise InvalidParameterValue(f"host {host} is not among the hosts this server may fetch from", locator)
+            raise InvalidParameterValue(
+                f"host {host} is not among the hosts this server may fetch from", locator
+            )
         if host not in policy.private_hosts:
             for address in _addresses(host, parts.port or (443 if scheme == "https" else 80), locator):
                 _refuse_private(address, host, locator)
         return Reference(href, url=href)
-    raise InvalidParameterValue(f"references by {scheme}:// are not supported; use http(s) or a path", locator)
+    raise InvalidParameterValue(
+        f"references by {scheme}:// are not supported; use http(s) or a path", locator
+    )
 
 
-def fetch(reference: Reference, policy: InputPolicy, target: Path, locator: str, body: bytes | None = None) -> Path:
+def fetch(
+    reference: Reference, policy: InputPolicy, target: Path, locator: str, body: bytes | None = None
+) -> Path:
     """Return a local path holding the referenced bytes (local files are used in place)."""
     if reference.path is not None:
         size = reference.path.stat().st_size
@@ -114,7 +120,8 @@ def _refuse_private(address: str, host: str, locator: str) -> None:
         ip = ip.ipv4_mapped
     if not ip.is_global or ip.is_multicast:
         raise InvalidParameterValue(
-            f"host {host} is a loopback, link-local or private address, which references may not reach", locator
+            f"host {host} is a loopback, link-local or private address, which references may not reach",
+            locator,
         )
 
 
@@ -166,7 +173,9 @@ def _request(
         raise InvalidParameterValue(f"cannot fetch {url}: {reason}", locator) from None
 
 
-def _stream(response: Any, target: Path, policy: InputPolicy, deadline: float, href: str, locator: str) -> None:
+def _stream(
+    response: Any, target: Path, policy: InputPolicy, deadline: float, href: str, locator: str
+) -> None:
     declared = int(response.headers.get("Content-Length") or 0)
     if declared > policy.max_reference_size:
         response.release_conn()

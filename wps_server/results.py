@@ -23,9 +23,13 @@ def literal_text(value: object) -> str:
     return str(value)
 
 
-def store_outputs(process: Process, request: Execute, values: Mapping[str, Any], folder: Path) -> list[OutputRecord]:
+def store_outputs(
+    process: Process, request: Execute, values: Mapping[str, Any], folder: Path
+) -> list[OutputRecord]:
     """Write every output the handler returned; complex ones become files in ``folder``."""
-    requested = {o.identifier: o for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))}
+    requested = {
+        o.identifier: o for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))
+    }
     records = []
     for definition in process.outputs:
         if definition.identifier not in values or values[definition.identifier] is None:
@@ -34,21 +38,39 @@ def store_outputs(process: Process, request: Execute, values: Mapping[str, Any],
             continue
         value = values[definition.identifier]
         if isinstance(definition, LiteralOutput):
-            records.append(OutputRecord(definition.identifier, "literal", value=literal_text(value),
-                                        data_type=definition.data_type, uom=definition.uom))
+            records.append(
+                OutputRecord(
+                    definition.identifier,
+                    "literal",
+                    value=literal_text(value),
+                    data_type=definition.data_type,
+                    uom=definition.uom,
+                )
+            )
         elif isinstance(definition, BoundingBoxOutput):
             if not isinstance(value, BoundingBox):
                 raise TypeError(f"output {definition.identifier} must be a BoundingBox")
-            records.append(OutputRecord(definition.identifier, "bbox", lower=value.lower, upper=value.upper,
-                                        crs=value.crs))
+            records.append(
+                OutputRecord(
+                    definition.identifier, "bbox", lower=value.lower, upper=value.upper, crs=value.crs
+                )
+            )
         elif isinstance(definition, ComplexOutput):
             spec = requested.get(definition.identifier)
             fmt = find_format(definition.formats, spec.mime_type if spec else None, definition.identifier)
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{definition.identifier}{fmt.extension}"
             _write(value, folder / name)
-            records.append(OutputRecord(definition.identifier, "complex", file=name, mime_type=fmt.mime_type,
-                                        encoding=fmt.encoding, schema=fmt.schema))
+            records.append(
+                OutputRecord(
+                    definition.identifier,
+                    "complex",
+                    file=name,
+                    mime_type=fmt.mime_type,
+                    encoding=fmt.encoding,
+                    schema=fmt.schema,
+                )
+            )
     return records
 
 
@@ -61,5 +83,7 @@ def _write(value: object, target: Path) -> None:
     elif isinstance(value, str):
         partial.write_text(value)
     else:
-        raise TypeError(f"complex output {target.stem} must be bytes, str or Path, not {type(value).__name__}")
+        raise TypeError(
+            f"complex output {target.stem} must be bytes, str or Path, not {type(value).__name__}"
+        )
     partial.replace(target)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.config import Settings
@@ -36,8 +36,9 @@ class Reply:
 class WPSService:
     """Answers WPS requests; capabilities and descriptions are built once per service URL."""
 
-    def __init__(self, settings: Settings, processes: list[Process], store: JobStore,
-                 scheduler: SchedulerConnection) -> None:
+    def __init__(
+        self, settings: Settings, processes: list[Process], store: JobStore, scheduler: SchedulerConnection
+    ) -> None:
         self.settings = settings
         self.processes = {p.identifier: p for p in processes}
         self.store = store
@@ -92,8 +93,10 @@ class WPSService:
 
     def _describe(self, request: DescribeProcess) -> bytes:
         self._check_language(request.language)
-        identifiers = list(self.processes) if [i.lower() for i in request.identifiers] == ["all"] else list(
-            request.identifiers
+        identifiers = (
+            list(self.processes)
+            if [i.lower() for i in request.identifiers] == ["all"]
+            else list(request.identifiers)
         )
         for identifier in identifiers:
             if identifier not in self.processes:
@@ -121,8 +124,13 @@ class WPSService:
         check_execute(process, request, self.settings.inputs)
         if request.store:
             return self._accept(process, request, url)
-        job = Job(id=str(uuid.uuid4()), process_id=process.identifier, request=request, status=Status.RUNNING,
-                  message="Running")
+        job = Job(
+            id=str(uuid.uuid4()),
+            process_id=process.identifier,
+            request=request,
+            status=Status.RUNNING,
+            message="Running",
+        )
         self.store.create(job, sync=True)
         context = RunContext(
             job_id=job.id,
@@ -133,7 +141,9 @@ class WPSService:
         with heartbeat(self.store, job.id):
             outcome = run_job(process, job, self.settings, context)
         self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error)
-        if outcome.error is not None and (HTTP_STATUS.get(outcome.error.code, 500) < 500 or request.raw_output):
+        if outcome.error is not None and (
+            HTTP_STATUS.get(outcome.error.code, 500) < 500 or request.raw_output
+        ):
             error = OWSError(outcome.error.text, outcome.error.locator)
             error.code = outcome.error.code
             return self.error(error)
@@ -149,11 +159,17 @@ class WPSService:
         if not process.status_supported:
             raise InvalidParameterValue(f"process {process.identifier} runs synchronously only", "status")
         if request.raw_output is not None:
-            raise InvalidParameterValue("RawDataOutput cannot be stored; use a ResponseDocument", "RawDataOutput")
+            raise InvalidParameterValue(
+                "RawDataOutput cannot be stored; use a ResponseDocument", "RawDataOutput"
+            )
         if self.store.count(Status.ACCEPTED) >= self.settings.jobs.max_queued:
             raise ServerBusy(f"{self.settings.jobs.max_queued} jobs are already waiting; try again later")
-        job = Job(id=str(uuid.uuid4()), process_id=process.identifier, request=request,
-                  message="Accepted, waiting in the queue")
+        job = Job(
+            id=str(uuid.uuid4()),
+            process_id=process.identifier,
+            request=request,
+            message="Accepted, waiting in the queue",
+        )
         self.store.create(job)
         log.info("job accepted", extra={"job_id": job.id, "process_id": process.identifier})
         job.created = datetime.now(UTC)
@@ -174,7 +190,13 @@ class WPSService:
         base = url.rsplit("/", 1)[0]
         status_url = f"{url}/status/{job.id}" if job.request.store else None
         return documents.execute_response(
-            job, process, url, status_url, f"{base}/outputs", self.settings.outputs_dir, self.settings.language
+            job,
+            process,
+            url,
+            status_url,
+            f"{base}/outputs",
+            self.settings.outputs_dir,
+            self.settings.language,
         )
 
 

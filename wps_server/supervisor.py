@@ -7,6 +7,7 @@ If any child dies, everything is stopped and the exit status says so: nothing is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,16 +52,16 @@ class Child:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Supervisor:
     """Owns the children of one ``serve`` and their shutdown."""
 
-    def __init__(self, settings: Settings, config_files: list[str], host: str, port: int, workers: int) -> None:
+    def __init__(
+        self, settings: Settings, config_files: list[str], host: str, port: int, workers: int
+    ) -> None:
         self.settings = settings
         self.host = host
         self.port = port
@@ -84,8 +85,11 @@ class Supervisor:
             while not self._stopping:
                 dead = next((c for c in self.children if not c.alive()), None)
                 if dead is not None:
-                    log.error("%s exited with status %s; stopping", dead.name,
-                              dead.process.returncode if dead.process else None)
+                    log.error(
+                        "%s exited with status %s; stopping",
+                        dead.name,
+                        dead.process.returncode if dead.process else None,
+                    )
                     return 1
                 time.sleep(0.5)
             return 0
@@ -116,22 +120,73 @@ class Supervisor:
         scheduler_file = space / "scheduler.json"
         scheduler_file.unlink(missing_ok=True)
         dashboard = ["--dashboard-address", dask.dashboard] if dask.dashboard else ["--no-dashboard"]
-        self._start(Child("dask scheduler", [
-            sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-            "--scheduler-file", str(scheduler_file), *dashboard], self.env))
+        self._start(
+            Child(
+                "dask scheduler",
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    *dashboard,
+                ],
+                self.env,
+            )
+        )
         address = _wait_for_address(scheduler_file, self.children[-1], timeout=60)
-        self._start(Child("dask workers", [
-            sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", str(dask.workers),
-            "--nthreads", str(dask.threads_per_worker), "--memory-limit", dask.memory_limit,
-            "--local-directory", str(space), "--no-dashboard", "--name", "local"], self.env))
+        self._start(
+            Child(
+                "dask workers",
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nworkers",
+                    str(dask.workers),
+                    "--nthreads",
+                    str(dask.threads_per_worker),
+                    "--memory-limit",
+                    dask.memory_limit,
+                    "--local-directory",
+                    str(space),
+                    "--no-dashboard",
+                    "--name",
+                    "local",
+                ],
+                self.env,
+            )
+        )
         _wait_for_workers(address, dask.workers, timeout=120)
         return address
 
     def _gunicorn_args(self) -> list[str]:
         return [
-            sys.executable, "-m", "gunicorn", "--bind", f"{self.host}:{self.port}", "--workers", str(self.workers),
-            "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "10", "--timeout", "120",
-            "--access-logfile", "-", "--log-level", "warning", "wps_server.wsgi:app",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{self.host}:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--graceful-timeout",
+            "10",
+            "--timeout",
+            "120",
+            "--access-logfile",
+            "-",
+            "--log-level",
+            "warning",
+            "wps_server.wsgi:app",
         ]
 
 

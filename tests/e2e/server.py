@@ -25,7 +25,9 @@ def free_port() -> int:
 class Server:
     """Starts ``wps-server --config FILE serve`` and waits until /health answers."""
 
-    def __init__(self, folder: Path, config: str, env: dict[str, str] | None = None, workers: int = 2) -> None:
+    def __init__(
+        self, folder: Path, config: str, env: dict[str, str] | None = None, workers: int = 2
+    ) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -39,9 +41,22 @@ class Server:
     def start(self, timeout: float = 120) -> Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "wps_server.cli", "--config", str(self.config), "serve",
-                 "--port", str(self.port), "--workers", str(self.workers)],
-                cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "wps_server.cli",
+                    "--config",
+                    str(self.config),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -69,7 +84,7 @@ class Server:
         children = self.descendants()
         self.process.send_signal(sig)
         status = self.process.wait(timeout)
-        gone, alive = psutil.wait_procs(children, timeout=20)
+        _, alive = psutil.wait_procs(children, timeout=20)
         for process in alive:
             process.kill()
         if alive:

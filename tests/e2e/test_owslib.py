@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
@@ -48,8 +47,15 @@ def test_capabilities_and_every_description(server: Server) -> None:
     for identifier in identifiers:
         process = service.describeprocess(identifier)
         assert process.identifier == identifier
-        raw = requests.get(f"{server.url}/wps", params={"service": "WPS", "version": "1.0.0",
-                                                         "request": "DescribeProcess", "identifier": identifier})
+        raw = requests.get(
+            f"{server.url}/wps",
+            params={
+                "service": "WPS",
+                "version": "1.0.0",
+                "request": "DescribeProcess",
+                "identifier": identifier,
+            },
+        )
         assert_valid(raw.content)
     assert_valid(requests.get(f"{server.url}/wps?service=WPS&request=GetCapabilities").content)
     echo = service.describeprocess("echo")
@@ -64,9 +70,15 @@ def test_sync_execute(server: Server) -> None:
 
 def test_outputs_by_reference_are_served(server: Server) -> None:
     execution = wps(server).execute(
-        "echo", [("document", ComplexDataInput("file://" + str(server.folder / "data" / "note.txt"),
-                                               mimeType="text/plain"))],
-        output=[("copy", True)], mode=SYNC,
+        "echo",
+        [
+            (
+                "document",
+                ComplexDataInput("file://" + str(server.folder / "data" / "note.txt"), mimeType="text/plain"),
+            )
+        ],
+        output=[("copy", True)],
+        mode=SYNC,
     )
     assert execution.isSucceded(), execution.errors
     reference = execution.processOutputs[0].reference
@@ -96,7 +108,9 @@ def test_async_execute_reports_progress(server: Server) -> None:
 
 def test_failure_reaches_the_client(server: Server) -> None:
     execution = wps(server).execute("fail", [("how", "crash")], mode=SYNC)
-    assert not execution.isSucceded() and execution.isComplete()  # OWSLib reports ProcessFailed as "Exception"
+    assert (
+        not execution.isSucceded() and execution.isComplete()
+    )  # OWSLib reports ProcessFailed as "Exception"
     assert "internal error" in execution.errors[0].text
 
 

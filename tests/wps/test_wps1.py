@@ -46,7 +46,9 @@ def test_describe_all_and_each(client: WpsClient) -> None:
     root = xml(client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier=all"))
     assert root.xpath("ProcessDescription/ows:Identifier/text()", namespaces=NS) == EXPECTED_PROCESSES
     for identifier in EXPECTED_PROCESSES:
-        one = xml(client.get(f"/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier={identifier}"))
+        one = xml(
+            client.get(f"/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier={identifier}")
+        )
         assert one.xpath("ProcessDescription/ows:Identifier/text()", namespaces=NS) == [identifier]
     echo = xml(client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier=echo"))
     assert echo.xpath("//Input[ows:Identifier='count']//ows:MaximumValue/text()", namespaces=NS) == ["1000"]
@@ -75,11 +77,20 @@ def test_execute_every_literal_type_and_default(client: WpsClient) -> None:
         "identifier=echo&DataInputs=ratio=0.5;flag=true;when=2026-01-02T03:04:05Z;tag=a;tag=c"
         "&ResponseDocument=summary;doubled",
     )
-    summary = json.loads(root.xpath("//wps:Output[ows:Identifier='summary']//wps:ComplexData/text()",
-                                    namespaces=NS)[0])
-    assert summary == {"count": 1, "ratio": 0.5, "flag": True, "when": "2026-01-02T03:04:05+00:00",
-                       "document_bytes": 0, "tags": ["a", "c"]}
-    assert root.xpath("//wps:Output[ows:Identifier='doubled']//wps:LiteralData/text()", namespaces=NS) == ["2"]
+    summary = json.loads(
+        root.xpath("//wps:Output[ows:Identifier='summary']//wps:ComplexData/text()", namespaces=NS)[0]
+    )
+    assert summary == {
+        "count": 1,
+        "ratio": 0.5,
+        "flag": True,
+        "when": "2026-01-02T03:04:05+00:00",
+        "document_bytes": 0,
+        "tags": ["a", "c"],
+    }
+    assert root.xpath("//wps:Output[ows:Identifier='doubled']//wps:LiteralData/text()", namespaces=NS) == [
+        "2"
+    ]
 
 
 def test_execute_xml_with_inline_xml_base64_and_bbox(client: WpsClient) -> None:
@@ -137,28 +148,36 @@ def test_reference_inside_data_root_and_output_by_reference(client: WpsClient, a
     assert href.startswith("http://localhost/outputs/") and href.endswith("/copy.json")
     fetched = client.get(href.removeprefix("http://localhost"))
     assert fetched.status_code == 200 and fetched.get_data() == b'{"a": 1}'
-    raw = client.get(f"/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo&DataInputs=document="
-                     f"@xlink:href=file://{root_dir}/sub/doc.json@mimeType=application/json&RawDataOutput=summary")
+    raw = client.get(
+        f"/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo&DataInputs=document="
+        f"@xlink:href=file://{root_dir}/sub/doc.json@mimeType=application/json&RawDataOutput=summary"
+    )
     assert json.loads(raw.get_data())["document_bytes"] == 8
 
 
 def test_pywps_style_kvp_response_document_is_accepted(client: WpsClient) -> None:
-    root = execute(client, "identifier=echo&DataInputs=document=x@mimeType=text/plain"
-                           "&ResponseDocument=copy=@asReference=true")
+    root = execute(
+        client,
+        "identifier=echo&DataInputs=document=x@mimeType=text/plain&ResponseDocument=copy=@asReference=true",
+    )
     assert root.xpath("//wps:Reference/@href", namespaces=NS)
 
 
 def test_raw_data_output(client: WpsClient) -> None:
-    response = client.get("/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo"
-                          "&DataInputs=count=4&RawDataOutput=summary")
+    response = client.get(
+        "/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo"
+        "&DataInputs=count=4&RawDataOutput=summary"
+    )
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     assert json.loads(response.get_data())["count"] == 4
 
 
 def test_stored_response_is_accepted_with_a_status_location(client: WpsClient, app: object) -> None:
-    response = client.get(f"/wps?service=WPS&version=1.0.0&request=Execute&identifier=hello&DataInputs=name=x"
-                          "&storeExecuteResponse=true&status=true")
+    response = client.get(
+        "/wps?service=WPS&version=1.0.0&request=Execute&identifier=hello&DataInputs=name=x"
+        "&storeExecuteResponse=true&status=true"
+    )
     root = xml(response)
     accepted = root.xpath("//wps:ProcessAccepted", namespaces=NS)
     assert accepted and accepted[0].get("percentCompleted") is None
@@ -176,7 +195,9 @@ def test_process_failure_is_reported_without_traceback(client: WpsClient) -> Non
     root = execute(client, "identifier=fail&DataInputs=how=crash")
     text = root.xpath("//wps:ProcessFailed//ows:ExceptionText/text()", namespaces=NS)[0]
     assert "internal error" in text and "/etc/shadow" not in text and "Traceback" not in text
-    response = client.get("/wps?service=WPS&version=1.0.0&request=Execute&identifier=fail&DataInputs=how=input")
+    response = client.get(
+        "/wps?service=WPS&version=1.0.0&request=Execute&identifier=fail&DataInputs=how=input"
+    )
     assert response.status_code == 400
     assert xml(response).xpath("//ows:Exception/@locator", namespaces=NS) == ["how"]
 
@@ -193,8 +214,12 @@ def test_landing_page_links_the_source(client: WpsClient) -> None:
 
 
 def test_outputs_cannot_escape_their_folder(client: WpsClient, app: object) -> None:
-    for path in ("/outputs/..%2F..%2Fetc/passwd", "/outputs/00000000-0000-0000-0000-000000000000/..%2Fjobs.sqlite",
-                 "/outputs/not-a-uuid/x", "/outputs/00000000-0000-0000-0000-000000000000/nothing.txt"):
+    for path in (
+        "/outputs/..%2F..%2Fetc/passwd",
+        "/outputs/00000000-0000-0000-0000-000000000000/..%2Fjobs.sqlite",
+        "/outputs/not-a-uuid/x",
+        "/outputs/00000000-0000-0000-0000-000000000000/nothing.txt",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
     assert Path("/etc/passwd").exists()

@@ -38,8 +38,14 @@ class RunnerTimings:
 class Runner:
     """Drives jobs from the store until :meth:`stop` is called."""
 
-    def __init__(self, settings: Settings, processes: list[Process], store: JobStore,
-                 scheduler: SchedulerConnection, timings: RunnerTimings | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        processes: list[Process],
+        store: JobStore,
+        scheduler: SchedulerConnection,
+        timings: RunnerTimings | None = None,
+    ) -> None:
         self.settings = settings
         self.processes = {p.identifier: p for p in processes}
         self.store = store
@@ -54,7 +60,9 @@ class Runner:
         self._stop.set()
 
     def run(self) -> None:
-        log.info("runner started", extra={"runner": self.name, "max_concurrent": self.settings.jobs.max_concurrent})
+        log.info(
+            "runner started", extra={"runner": self.name, "max_concurrent": self.settings.jobs.max_concurrent}
+        )
         last_beat = last_sweep = last_retention = 0.0
         while not self._stop.is_set():
             now = time.monotonic()

@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-
 from wps_server.jobs.model import (
     Job,
     JobError,
@@ -120,19 +119,26 @@ class JobStore:
             values |= {"error_code": error.code, "error_text": error.text, "error_locator": error.locator}
         finished = [s.value for s in Status if s.finished]
         with self._begin() as db:
-            result = db.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(finished)).values(**values))
+            result = db.execute(
+                jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(finished)).values(**values)
+            )
         return result.rowcount == 1
 
     def dismiss(self, job_id: str, message: str) -> bool:
         """Mark a job dismissed, whatever state it is in; False if there is no such job."""
         with self._begin() as db:
-            result = db.execute(jobs.update().where(jobs.c.id == job_id).values(
-                status=Status.DISMISSED.value, message=message, finished=time.time(), outputs=None))
+            result = db.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(status=Status.DISMISSED.value, message=message, finished=time.time(), outputs=None)
+            )
         return result.rowcount == 1
 
     def count(self, status: Status) -> int:
         with self.engine.connect() as db:
-            return int(db.execute(sa.select(sa.func.count()).where(jobs.c.status == status.value)).scalar_one())
+            return int(
+                db.execute(sa.select(sa.func.count()).where(jobs.c.status == status.value)).scalar_one()
+            )
 
     def claim_next(self, runner: str) -> Job | None:
         """Take the oldest accepted job for ``runner``; safe when several runners compete."""
@@ -149,8 +155,14 @@ class JobStore:
             claimed = db.execute(
                 jobs.update()
                 .where(jobs.c.id == candidate, jobs.c.status == Status.ACCEPTED.value)
-                .values(status=Status.RUNNING.value, runner=runner, started=now, heartbeat=now,
-                        attempts=jobs.c.attempts + 1, message="Started")
+                .values(
+                    status=Status.RUNNING.value,
+                    runner=runner,
+                    started=now,
+                    heartbeat=now,
+                    attempts=jobs.c.attempts + 1,
+                    message="Started",
+                )
             ).rowcount
         return self.get(candidate) if claimed == 1 else None
 
@@ -158,8 +170,11 @@ class JobStore:
         """Say these running jobs are alive."""
         if job_ids:
             with self._begin() as db:
-                db.execute(jobs.update().where(jobs.c.id.in_(job_ids), jobs.c.status == Status.RUNNING.value)
-                           .values(heartbeat=time.time()))
+                db.execute(
+                    jobs.update()
+                    .where(jobs.c.id.in_(job_ids), jobs.c.status == Status.RUNNING.value)
+                    .values(heartbeat=time.time())
+                )
 
     def recover_stale(self, stale_after: float, max_attempts: int) -> list[tuple[str, Status]]:
         """Jobs whose heartbeat stopped: asynchronous ones go back to the queue (or fail after too many
@@ -168,20 +183,32 @@ class JobStore:
         changed: list[tuple[str, Status]] = []
         with self._begin() as db:
             rows = db.execute(
-                sa.select(jobs.c.id, jobs.c.sync, jobs.c.attempts)
-                .where(jobs.c.status == Status.RUNNING.value, jobs.c.heartbeat < limit)
+                sa.select(jobs.c.id, jobs.c.sync, jobs.c.attempts).where(
+                    jobs.c.status == Status.RUNNING.value, jobs.c.heartbeat < limit
+                )
             ).all()
             for job_id, sync, attempts in rows:
                 stale = (jobs.c.id == job_id, jobs.c.status == Status.RUNNING.value, jobs.c.heartbeat < limit)
                 if sync or attempts >= max_attempts:
-                    why = ("the web worker running this synchronous job stopped" if sync else
-                           f"the server stopped {attempts} times while this job ran; it was not resumed again")
-                    values: dict[str, Any] = {"status": Status.FAILED.value, "finished": time.time(),
-                                              "message": why, "error_code": "NoApplicableCode", "error_text": why}
+                    why = (
+                        "the web worker running this synchronous job stopped"
+                        if sync
+                        else f"the server stopped {attempts} times while this job ran; it was not resumed again"
+                    )
+                    values: dict[str, Any] = {
+                        "status": Status.FAILED.value,
+                        "finished": time.time(),
+                        "message": why,
+                        "error_code": "NoApplicableCode",
+                        "error_text": why,
+                    }
                     new = Status.FAILED
                 else:
-                    values = {"status": Status.ACCEPTED.value, "runner": None,
-                              "message": f"Resumed after the server stopped (attempt {attempts + 1})"}
+                    values = {
+                        "status": Status.ACCEPTED.value,
+                        "runner": None,
+                        "message": f"Resumed after the server stopped (attempt {attempts + 1})",
+                    }
                     new = Status.ACCEPTED
                 if db.execute(jobs.update().where(*stale).values(**values)).rowcount == 1:
                     changed.append((job_id, new))
@@ -191,8 +218,11 @@ class JobStore:
         """Finished jobs older than ``before`` (epoch seconds): never a running or queued one."""
         finished = [s.value for s in Status if s.finished]
         with self.engine.connect() as db:
-            return list(db.execute(sa.select(jobs.c.id).where(jobs.c.status.in_(finished),
-                                                              jobs.c.finished < before)).scalars())
+            return list(
+                db.execute(
+                    sa.select(jobs.c.id).where(jobs.c.status.in_(finished), jobs.c.finished < before)
+                ).scalars()
+            )
 
     def delete(self, job_ids: list[str]) -> None:
         finished = [s.value for s in Status if s.finished]
@@ -230,7 +260,11 @@ def heartbeat(store: JobStore, job_id: str, interval: float = 5.0) -> Iterator[N
 
 
 def _to_job(row: Any) -> Job:
-    error = JobError(row["error_code"], row["error_text"] or "", row["error_locator"]) if row["error_code"] else None
+    error = (
+        JobError(row["error_code"], row["error_text"] or "", row["error_locator"])
+        if row["error_code"]
+        else None
+    )
     return Job(
         id=row["id"],
         process_id=row["process_id"],

@@ -37,15 +37,23 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 SCHEMAS = "http://schemas.opengis.net/wps/1.0.0"
 NSMAP = {"wps": WPS, "ows": OWS, "xlink": XLINK, "xsi": XSI}
 XS_TYPES = "http://www.w3.org/TR/xmlschema-2/#"
-_LITERAL_XS = {"string": "string", "integer": "integer", "float": "double", "boolean": "boolean",
-               "dateTime": "dateTime", "anyURI": "anyURI"}
+_LITERAL_XS = {
+    "string": "string",
+    "integer": "integer",
+    "float": "double",
+    "boolean": "boolean",
+    "dateTime": "dateTime",
+    "anyURI": "anyURI",
+}
 
 
 def _q(ns: str, name: str) -> str:
     return f"{{{ns}}}{name}"
 
 
-def _sub(parent: etree._Element, ns: str, local: str, text: str | None = None, **attrs: str | None) -> etree._Element:
+def _sub(
+    parent: etree._Element, ns: str, local: str, text: str | None = None, **attrs: str | None
+) -> etree._Element:
     element = etree.SubElement(parent, _q(ns, local), {k: v for k, v in attrs.items() if v is not None})
     if text is not None:
         element.text = text
@@ -280,20 +288,29 @@ def execute_response(
     requested = {o.identifier: o for o in request.outputs}
     if request.lineage:
         inputs = _sub(root, WPS, "DataInputs")
-        for spec in request.inputs:
-            _lineage_input(inputs, spec, process.input(spec.identifier))
+        for given in request.inputs:
+            _lineage_input(inputs, given, process.input(given.identifier))
+    if request.lineage and request.outputs:
         definitions = _sub(root, WPS, "OutputDefinitions")
-        for spec in request.outputs or ():
-            out = _sub(definitions, WPS, "Output", asReference=str(spec.as_reference).lower(),
-                       mimeType=spec.mime_type, encoding=spec.encoding, schema=spec.schema, uom=spec.uom)
+        for spec in request.outputs:
+            out = _sub(
+                definitions,
+                WPS,
+                "Output",
+                asReference=str(spec.as_reference).lower(),
+                mimeType=spec.mime_type,
+                encoding=spec.encoding,
+                schema=spec.schema,
+                uom=spec.uom,
+            )
             _sub(out, OWS, "Identifier", spec.identifier)
     if job.status == Status.SUCCEEDED and job.outputs:
         chosen = [o for o in job.outputs if not requested or o.identifier in requested]
         outputs = _sub(root, WPS, "ProcessOutputs")
         for record in chosen:
             definition = process.output(record.identifier)
-            spec = requested.get(record.identifier)
-            as_reference = spec.as_reference if spec else False
+            wanted = requested.get(record.identifier)
+            as_reference = wanted.as_reference if wanted else False
             _output(outputs, record, definition, as_reference, f"{output_url}/{job.id}", outputs_dir / job.id)
     return serialise(root)
 
@@ -302,8 +319,15 @@ def _lineage_input(parent: etree._Element, spec: InputSpec, definition: InputDef
     element = _sub(parent, WPS, "Input")
     _sub(element, OWS, "Identifier", spec.identifier)
     if spec.href:
-        ref = _sub(element, WPS, "Reference", method=spec.method, mimeType=spec.mime_type,
-                   encoding=spec.encoding, schema=spec.schema)
+        ref = _sub(
+            element,
+            WPS,
+            "Reference",
+            method=spec.method,
+            mimeType=spec.mime_type,
+            encoding=spec.encoding,
+            schema=spec.schema,
+        )
         ref.set(_q(XLINK, "href"), spec.href)
         return
     data = _sub(element, WPS, "Data")
@@ -313,8 +337,9 @@ def _lineage_input(parent: etree._Element, spec: InputSpec, definition: InputDef
         _sub(box, OWS, "LowerCorner", " ".join(map(str, box_value.lower)))
         _sub(box, OWS, "UpperCorner", " ".join(map(str, box_value.upper)))
     elif isinstance(definition, ComplexInput):
-        complex_data = _sub(data, WPS, "ComplexData", mimeType=spec.mime_type, encoding=spec.encoding,
-                            schema=spec.schema)
+        complex_data = _sub(
+            data, WPS, "ComplexData", mimeType=spec.mime_type, encoding=spec.encoding, schema=spec.schema
+        )
         if spec.xml is not None:
             complex_data.append(etree.fromstring(spec.xml))
         else:
@@ -335,8 +360,15 @@ def _output(
     title = definition.title if definition else record.identifier
     _describe(element, record.identifier, title, definition.abstract if definition else "")
     if record.kind == "complex" and as_reference:
-        _sub(element, WPS, "Reference", href=f"{base_url}/{record.file}", mimeType=record.mime_type,
-             encoding=record.encoding, schema=record.schema)
+        _sub(
+            element,
+            WPS,
+            "Reference",
+            href=f"{base_url}/{record.file}",
+            mimeType=record.mime_type,
+            encoding=record.encoding,
+            schema=record.schema,
+        )
         return
     data = _sub(element, WPS, "Data")
     if record.kind == "literal":
@@ -356,7 +388,9 @@ def _complex_content(data: etree._Element, content: bytes, record: OutputRecord)
     element = _sub(data, WPS, "ComplexData", mimeType=record.mime_type, schema=record.schema)
     if "xml" in mime or "gml" in mime:
         try:
-            element.append(etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True)))
+            element.append(
+                etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True))
+            )
             return
         except etree.XMLSyntaxError:
             pass

@@ -75,7 +75,9 @@ def parse_xml_request(body: bytes) -> Operation:
     _check_service(root.get("service"))
     language = root.get("language")
     if name.localname == "GetCapabilities":
-        versions = tuple(v.text.strip() for v in root.iterfind(f"{{{WPS}}}AcceptVersions/{{{OWS}}}Version") if v.text)
+        versions = tuple(
+            v.text.strip() for v in root.iterfind(f"{{{WPS}}}AcceptVersions/{{{OWS}}}Version") if v.text
+        )
         return GetCapabilities(_negotiate(versions), language)
     version = _check_version(root.get("version"))
     if name.localname == "DescribeProcess":
@@ -141,7 +143,9 @@ def _kvp_inputs(text: str) -> tuple[InputSpec, ...]:
     for item in filter(None, (part.strip() for part in text.split(";"))):
         identifier, sep, rest = item.partition("=")
         if not sep or not identifier:
-            raise InvalidParameterValue(f"DataInputs item {item!r} must be written identifier=value", "DataInputs")
+            raise InvalidParameterValue(
+                f"DataInputs item {item!r} must be written identifier=value", "DataInputs"
+            )
         value, attributes = _split_attributes(rest, "DataInputs")
         href = attributes.pop("xlink:href", None) or attributes.pop("href", None)
         inputs.append(
@@ -254,7 +258,11 @@ def _xml_input(element: etree._Element) -> InputSpec:
     kind = etree.QName(child).localname
     if kind == "LiteralData":
         return InputSpec(
-            identifier, value=child.text or "", data_type=child.get("dataType"), uom=child.get("uom"), kind="literal"
+            identifier,
+            value=child.text or "",
+            data_type=child.get("dataType"),
+            uom=child.get("uom"),
+            kind="literal",
         )
     if kind == "ComplexData":
         elements = [c for c in child if isinstance(c.tag, str)]
@@ -289,7 +297,9 @@ def _corners(identifier: str, element: etree._Element) -> tuple[tuple[float, ...
         try:
             corners.append(tuple(float(v) for v in (corner.text or "").split()))
         except ValueError:
-            raise InvalidParameterValue(f"bounding box {identifier}: {name} must be numbers", identifier) from None
+            raise InvalidParameterValue(
+                f"bounding box {identifier}: {name} must be numbers", identifier
+            ) from None
     return corners[0], corners[1]
 
 
