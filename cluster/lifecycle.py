@@ -44,11 +44,16 @@ CLOSE_TIMEOUT_S = 300.0
 
 
 def build_cluster(profile: ClusterProfile, n_workers: int, job_id: str, *, asynchronous: bool = False) -> Any:
-    """Construct the upstream cluster object of a profile (it starts unless ``asynchronous``)."""
+    """Construct the upstream cluster object of a profile (it starts unless ``asynchronous``).
+
+    ``profile.dask_config`` is set in the global dask config and left there: upstream classes keep
+    references into the live config and read tokens from it when they start and close. Call this
+    inside :func:`restored_dask_config` (``open_cluster`` does) to undo it afterwards.
+    """
     factory = resolve_upstream(profile.kind)
     kwargs = cluster_kwargs(profile, n_workers, job_id)
-    with dask.config.set(dict(profile.dask_config)):
-        return factory(**kwargs, asynchronous=asynchronous)
+    dask.config.set(dict(profile.dask_config))
+    return factory(**kwargs, asynchronous=asynchronous)
 
 
 @contextmanager
@@ -59,8 +64,19 @@ def restored_dask_config(updates: Mapping[str, Any]) -> Iterator[None]:
         dask.config.set(dict(updates))
         yield
     finally:
-        dask.config.config.clear()
-        dask.config.config.update(saved)
+        restore_dask_config(saved)
+
+
+def restore_dask_config(saved: dict[str, Any]) -> None:
+    """Put back a snapshot of the global dask config, keeping defaults registered since.
+
+    Packages imported meanwhile (an upstream cluster module, lazily) add their defaults to the live
+    config; a plain restore would drop them and break the next use of that package.
+    """
+    dask.config.config.clear()
+    dask.config.config.update(saved)
+    for defaults in dask.config.defaults:
+        dask.config.update(dask.config.config, copy.deepcopy(defaults), priority="old")
 
 
 class SharedClusters:
@@ -118,6 +134,7 @@ def open_cluster(
         with _shared_client(profile, shared) as client:
             yield from _run_shared(client, profile, job_id, requested_at, events, durations)
         return
+    resolve_upstream(profile.kind)  # import first: its defaults join the config before the snapshot
     updates = {**profile.dask_config, **(duration_config(durations) if durations else {})}
     with restored_dask_config(updates):
         yield from _run_per_job(profile, n_workers, job_id, requested_at, registry, events, close_timeout)

@@ -339,6 +339,16 @@ def parse_profile(
 
     options = _mapping(name, "options", body.get("options", {}))
     dask_config = _mapping(name, "dask_config", body.get("dask_config", {}))
+    if kind in CLOUD_VM_KINDS:
+        for key in options:
+            if _SECRET_KEY_RE.search(str(key)):
+                raise ProfileConfigError(
+                    name,
+                    f"options.{key}",
+                    f"provider credentials go through dask config, e.g. dask_config: "
+                    f"{{cloudprovider.{kind}.{key}: '${{ENV_VAR}}'}}, or the provider's own "
+                    "environment variables",
+                )
     _check_literal_secrets(name, "options", options)
     _check_literal_secrets(name, "dask_config", dask_config)
     options = _substitute(name, "options", options, env)
@@ -351,17 +361,6 @@ def parse_profile(
         raise ProfileConfigError(
             name, f"options.{reserved[0]}", "set by the cluster lifecycle (sizing, job id); remove it"
         )
-    if kind in CLOUD_VM_KINDS:
-        for key in options:
-            if _SECRET_KEY_RE.search(str(key)):
-                raise ProfileConfigError(
-                    name,
-                    f"options.{key}",
-                    f"provider credentials go through dask config, e.g. dask_config: "
-                    f"{{cloudprovider.{kind}.{key}: '${{ENV_VAR}}'}}, or the provider's own "
-                    "environment variables",
-                )
-
     min_workers = _int(name, "min_workers", body.get("min_workers", 0), minimum=0)
     max_workers = _int(name, "max_workers", body.get("max_workers", 1), minimum=1)
     if min_workers > max_workers:

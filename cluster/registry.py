@@ -91,11 +91,15 @@ class ClusterRegistry:
             created_at=time.time(),
             namespace=namespace,
         )
+        self.write(record)
+        return record
+
+    def write(self, record: ClusterRecord) -> None:
+        """Store ``record`` atomically (also used to import records from elsewhere)."""
         path = self._path(record.record_id)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(record), indent=1), encoding="utf-8")
         tmp.replace(path)
-        return record
 
     def remove(self, record: ClusterRecord) -> None:
         """Forget a cluster (it is closed)."""
