@@ -1,0 +1,65 @@
+"""The SSA catalogue: objects, sensors, messages, tracks, observations, orbits and tasking.
+
+Public API (what the WPS adapters call); the tables are ``schema.metadata`` for migrations.
+"""
+
+from processes.ssa.catalogue.ingest import IngestSummary, RejectedPart, add_objects, detect_kind, ingest
+from processes.ssa.catalogue.queries import (
+    Cone,
+    ObservationPage,
+    ObservationRow,
+    query_objects,
+    query_observations,
+    query_orbits,
+)
+from processes.ssa.catalogue.schema import create_schema, drop_schema, make_engine, metadata
+from processes.ssa.catalogue.sensors import add_sensor, get_sensor, list_sensors, load_sensors, parse_sensors
+from processes.ssa.catalogue.tasking import (
+    Decision,
+    TaskingDecision,
+    TaskingRequest,
+    TaskingStatus,
+    WindowFinder,
+    accept_proposal,
+    advance_tasking,
+    cancel_tasking,
+    fail_tasking,
+    get_tasking,
+    list_tasking,
+    submit_tasking,
+)
+
+__all__ = [
+    "Cone",
+    "Decision",
+    "IngestSummary",
+    "ObservationPage",
+    "ObservationRow",
+    "RejectedPart",
+    "TaskingDecision",
+    "TaskingRequest",
+    "TaskingStatus",
+    "WindowFinder",
+    "accept_proposal",
+    "add_objects",
+    "add_sensor",
+    "advance_tasking",
+    "cancel_tasking",
+    "create_schema",
+    "detect_kind",
+    "drop_schema",
+    "fail_tasking",
+    "get_sensor",
+    "get_tasking",
+    "ingest",
+    "list_sensors",
+    "list_tasking",
+    "load_sensors",
+    "make_engine",
+    "metadata",
+    "parse_sensors",
+    "query_objects",
+    "query_observations",
+    "query_orbits",
+    "submit_tasking",
+]

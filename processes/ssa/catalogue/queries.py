@@ -1,0 +1,381 @@
+"""Catalogue queries: objects, orbits (latest or history) and observations (paged, bounded)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select
+
+from processes.ssa.catalogue.schema import (
+    QUALITY_CODES,
+    QUALITY_NAMES,
+    objects,
+    observations,
+    orbits,
+    sensors,
+    tracks,
+)
+from processes.ssa.epochs import ensure_utc, from_us, to_us
+from processes.ssa.errors import QueryError
+from processes.ssa.records import AngleFrame, ObjectInfo, Observation, ObservationType, Orbit
+from processes.ssa.sky import angular_distance_deg, cone_cell_ranges
+
+DEFAULT_MAX_WINDOW = timedelta(days=31)
+MAX_LIMIT = 100_000
+_TYPE_COLUMN = {
+    ObservationType.ANGLE_1: "angle_1",
+    ObservationType.ANGLE_2: "angle_2",
+    ObservationType.RANGE: "range_km",
+    ObservationType.DOPPLER_INSTANTANEOUS: "range_rate_km_s",
+    ObservationType.MAG: "mag",
+    ObservationType.RCS: "rcs_m2",
+}
+_SIGMA_OF = {
+    "angle_1": "sigma_angle_deg",
+    "angle_2": "sigma_angle_deg",
+    "range_km": "sigma_range_km",
+    "range_rate_km_s": "sigma_range_rate_km_s",
+}
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit {limit} must be in 1..{MAX_LIMIT}")
+    if offset < 0:
+        raise QueryError(f"offset {offset} must not be negative")
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def query_objects(
+    engine: Engine,
+    *,
+    norad_ids: Iterable[int] | None = None,
+    name: str | None = None,
+    cospar_id: str | None = None,
+    object_type: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[ObjectInfo]:
+    """Objects by ids, name substring (case-insensitive), COSPAR id or type, ordered by NORAD id."""
+    _check_page(limit, offset)
+    query = select(objects).order_by(objects.c.norad_id).limit(limit).offset(offset)
+    if norad_ids is not None:
+        query = query.where(objects.c.norad_id.in_(list(norad_ids)))
+    if name:
+        query = query.where(func.lower(objects.c.name).contains(name.lower(), autoescape=True))
+    if cospar_id:
+        query = query.where(objects.c.cospar_id == cospar_id)
+    if object_type:
+        query = query.where(objects.c.object_type == object_type)
+    with engine.connect() as conn:
+        return [
+            ObjectInfo(
+                norad_id=int(r.norad_id),
+                name=r.name,
+                cospar_id=r.cospar_id,
+                object_type=r.object_type,
+                country=r.country,
+                launch_date=r.launch_date,
+                decay_date=r.decay_date,
+            )
+            for r in conn.execute(query)
+        ]
+
+
+# --------------------------------------------------------------------------- orbits
+
+
+def orbit_from_row(r: Any) -> Orbit:
+    return Orbit(
+        epoch=from_us(r.epoch_us),
+        mean_motion=r.mean_motion,
+        eccentricity=r.eccentricity,
+        inclination=r.inclination,
+        ra_of_asc_node=r.ra_of_asc_node,
+        arg_of_pericenter=r.arg_of_pericenter,
+        mean_anomaly=r.mean_anomaly,
+        norad_id=int(r.norad_id),
+        object_name=r.object_name,
+        object_id=r.object_id,
+        bstar=r.bstar,
+        mean_motion_dot=r.mean_motion_dot,
+        mean_motion_ddot=r.mean_motion_ddot,
+        ephemeris_type=int(r.ephemeris_type),
+        classification=r.classification,
+        element_set_no=int(r.element_set_no),
+        rev_at_epoch=int(r.rev_at_epoch),
+        center_name=r.center_name,
+        ref_frame=r.ref_frame,
+        time_system="UTC",
+        mean_element_theory=r.mean_element_theory,
+        creation_date=r.creation_date,
+        originator=r.originator,
+        comments=tuple(json.loads(r.comments)),
+        extra=tuple((k, v) for k, v in json.loads(r.extra)),
+        source=r.source,
+    )
+
+
+def query_orbits(
+    engine: Engine,
+    *,
+    norad_ids: Iterable[int] | None = None,
+    latest: bool = True,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    regime: str | None = None,
+    source: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Orbit]:
+    """Orbits with epochs in [start, end): the latest per object (``latest``) or the history."""
+    _check_page(limit, offset)
+    conds: list[ColumnElement[bool]] = []
+    if norad_ids is not None:
+        conds.append(orbits.c.norad_id.in_(list(norad_ids)))
+    if start is not None:
+        conds.append(orbits.c.epoch_us >= to_us(ensure_utc(start)))
+    if end is not None:
+        conds.append(orbits.c.epoch_us < to_us(ensure_utc(end)))
+    if source is not None:
+        conds.append(orbits.c.source == source)
+    query: Select[Any]
+    if latest:
+        newest = (
+            select(orbits.c.norad_id, func.max(orbits.c.epoch_us).label("epoch_us"))
+            .where(*conds)
+            .group_by(orbits.c.norad_id)
+            .subquery()
+        )
+        query = (
+            select(orbits)
+            .join(
+                newest, and_(orbits.c.norad_id == newest.c.norad_id, orbits.c.epoch_us == newest.c.epoch_us)
+            )
+            .where(*conds)
+            .order_by(orbits.c.norad_id, orbits.c.id)
+        )
+    else:
+        query = select(orbits).where(*conds).order_by(orbits.c.norad_id, orbits.c.epoch_us, orbits.c.id)
+    if regime is not None:
+        query = query.where(orbits.c.regime == regime)
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+    result, seen = [], set()
+    for r in rows:
+        if latest and r.norad_id in seen:  # two sources at the same epoch: keep the first
+            continue
+        seen.add(r.norad_id)
+        result.append(orbit_from_row(r))
+    return result
+
+
+def latest_orbit(conn: Connection, norad_id: int, before: datetime | None = None) -> Orbit | None:
+    """The newest orbit of an object with epoch before ``before`` (else the newest at all)."""
+    query = select(orbits).where(orbits.c.norad_id == norad_id).order_by(orbits.c.epoch_us.desc()).limit(1)
+    if before is not None:
+        row = conn.execute(query.where(orbits.c.epoch_us <= to_us(ensure_utc(before)))).first()
+        if row is not None:
+            return orbit_from_row(row)
+    row = conn.execute(query).first()
+    return orbit_from_row(row) if row is not None else None
+
+
+# --------------------------------------------------------------------------- observations
+
+
+@dataclass(frozen=True, slots=True)
+class Cone:
+    """A sky cone: centre RA/Dec and radius in degrees (RADEC observations only)."""
+
+    ra_deg: float
+    dec_deg: float
+    radius_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRow:
+    """One stored row: the measurements of one track at one epoch."""
+
+    id: int
+    track_id: int
+    epoch: datetime
+    sensor: str
+    norad_id: int | None
+    designator: str
+    angle_frame: AngleFrame | None
+    angle_1: float | None
+    angle_2: float | None
+    range_km: float | None
+    range_rate_km_s: float | None
+    mag: float | None
+    rcs_m2: float | None
+    sigma_angle_deg: float | None
+    sigma_range_km: float | None
+    sigma_range_rate_km_s: float | None
+    quality: str
+    uncorrelated: bool
+    sky_cell: int | None
+
+    def observations(self, types: Iterable[str] | None = None) -> list[Observation]:
+        """The row as TDM-style measurements (one per non-empty column, in TDM order)."""
+        wanted = set(types) if types is not None else None
+        out = []
+        for kind, col in _TYPE_COLUMN.items():
+            value = getattr(self, col)
+            if value is None or (wanted is not None and kind.value not in wanted):
+                continue
+            sigma = getattr(self, _SIGMA_OF[col]) if col in _SIGMA_OF else None
+            out.append(
+                Observation(
+                    self.epoch,
+                    kind.value,
+                    value,
+                    self.sensor,
+                    self.designator,
+                    self.angle_frame,
+                    sigma,
+                    str(self.track_id),
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationPage:
+    rows: list[ObservationRow]
+    offset: int
+    limit: int
+    next_offset: int | None  # None when this page is the last
+
+
+def query_observations(
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    *,
+    norad_id: int | None = None,
+    sensor: str | None = None,
+    types: Iterable[str] | None = None,
+    quality: str | None = None,
+    uncorrelated: bool | None = None,
+    cone: Cone | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+    max_window: timedelta = DEFAULT_MAX_WINDOW,
+) -> ObservationPage:
+    """Observation rows with epochs in [start, end), ordered by epoch.
+
+    The window is mandatory and at most ``max_window`` long. ``types`` keeps rows holding at
+    least one of the given measurement types. ``cone`` selects candidate sky cells in SQL and
+    then keeps rows within the exact angular distance; paging applies after that filter.
+    """
+    start, end = ensure_utc(start), ensure_utc(end)
+    if end <= start:
+        raise QueryError("end must be after start")
+    if end - start > max_window:
+        raise QueryError(f"window of {end - start} exceeds the maximum of {max_window}")
+    _check_page(limit, offset)
+    conds: list[ColumnElement[bool]] = [
+        observations.c.epoch_us >= to_us(start),
+        observations.c.epoch_us < to_us(end),
+    ]
+    if norad_id is not None:
+        conds.append(observations.c.norad_id == norad_id)
+    if uncorrelated is not None:
+        conds.append(observations.c.uncorrelated == uncorrelated)
+    if quality is not None:
+        code = QUALITY_CODES.get(quality.upper())
+        if code is None:
+            raise QueryError(f"quality {quality!r} not one of {', '.join(QUALITY_CODES)}")
+        conds.append(observations.c.quality == code)
+    if types is not None:
+        cols = []
+        for t in types:
+            try:
+                cols.append(observations.c[_TYPE_COLUMN[ObservationType(t)]])
+            except ValueError:
+                raise QueryError(f"observation type {t!r} not one of {', '.join(_TYPE_COLUMN)}") from None
+        if not cols:
+            raise QueryError("types must not be empty")
+        conds.append(or_(*(c.isnot(None) for c in cols)))
+    with engine.connect() as conn:
+        codes = {int(r.id): r.code for r in conn.execute(select(sensors.c.id, sensors.c.code))}
+        if sensor is not None:
+            ids = [i for i, c in codes.items() if c == sensor]
+            conds.append(observations.c.sensor_id == (ids[0] if ids else -1))
+        query = select(observations).where(*conds).order_by(observations.c.epoch_us, observations.c.id)
+        if cone is None:
+            rows = conn.execute(query.limit(limit + 1).offset(offset)).all()
+        else:
+            try:
+                ranges = cone_cell_ranges(cone.ra_deg, cone.dec_deg, cone.radius_deg)
+            except ValueError as exc:
+                raise QueryError(str(exc)) from None
+            query = query.where(or_(*(observations.c.sky_cell.between(lo, hi) for lo, hi in ranges)))
+            rows = _cone_page(conn, query, cone, offset, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        track_ids = {r.track_id for r in rows}
+        names = {}
+        if track_ids:
+            names = {
+                int(t.id): t.designator
+                for t in conn.execute(
+                    select(tracks.c.id, tracks.c.designator).where(tracks.c.id.in_(track_ids))
+                )
+            }
+    result = [
+        ObservationRow(
+            id=int(r.id),
+            track_id=int(r.track_id),
+            epoch=from_us(r.epoch_us),
+            sensor=codes.get(int(r.sensor_id), ""),
+            norad_id=None if r.norad_id is None else int(r.norad_id),
+            designator=names.get(int(r.track_id), ""),
+            angle_frame=AngleFrame(r.angle_frame) if r.angle_frame else None,
+            angle_1=r.angle_1,
+            angle_2=r.angle_2,
+            range_km=r.range_km,
+            range_rate_km_s=r.range_rate_km_s,
+            mag=r.mag,
+            rcs_m2=r.rcs_m2,
+            sigma_angle_deg=r.sigma_angle_deg,
+            sigma_range_km=r.sigma_range_km,
+            sigma_range_rate_km_s=r.sigma_range_rate_km_s,
+            quality=QUALITY_NAMES.get(int(r.quality), "RAW"),
+            uncorrelated=bool(r.uncorrelated),
+            sky_cell=r.sky_cell,
+        )
+        for r in rows
+    ]
+    return ObservationPage(result, offset, limit, offset + limit if more else None)
+
+
+def _cone_page(conn: Connection, query: Select[Any], cone: Cone, offset: int, wanted: int) -> list[Any]:
+    """Stream candidates in epoch order, keep exact matches, skip ``offset``, stop at ``wanted``."""
+    kept: list[Any] = []
+    skipped = 0
+    result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+    for batch in result.partitions():
+        ra = np.array([r.angle_1 for r in batch], dtype=np.float64)
+        dec = np.array([r.angle_2 for r in batch], dtype=np.float64)
+        inside = angular_distance_deg(cone.ra_deg, cone.dec_deg, ra, dec) <= cone.radius_deg
+        for row, ok in zip(batch, inside.tolist(), strict=True):
+            if not ok:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            kept.append(row)
+            if len(kept) >= wanted:
+                result.close()
+                return kept
+    return kept
