@@ -187,6 +187,7 @@ class _Checker:
             if required not in seg.metadata:
                 raise MessageError(line, required, "mandatory metadata keyword missing")
         ts = seg.metadata["TIME_SYSTEM"].upper()
+        line = self.time_systems[-1][0] or line
         if ts != "UTC":
             utc = [ln for ln, name in self.time_systems if name == "UTC"]
             if utc:
@@ -248,6 +249,8 @@ def _read_kvn(text: str, max_observations: int) -> Tdm:
         if not line:
             continue
         if state == "data":
+            if len(line) > MAX_LINE_CHARS:
+                raise MessageTooLargeError(lineno, "", f"line longer than {MAX_LINE_CHARS} characters")
             eq = line.find("=")
             if eq > 0:
                 key = line[:eq].rstrip()
@@ -265,8 +268,6 @@ def _read_kvn(text: str, max_observations: int) -> Tdm:
                     continue
                 if key in DATA_KEYWORDS:
                     raise MessageError(lineno, key, f"expected '{key} = epoch value', got {line!r}")
-                if len(line) > MAX_LINE_CHARS:
-                    raise MessageTooLargeError(lineno, "", f"line longer than {MAX_LINE_CHARS} characters")
                 raise MessageError(lineno, key, "not a TDM data keyword")
             if line.startswith("COMMENT"):
                 assert seg is not None
@@ -430,7 +431,8 @@ def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
                 raise MessageError(items[1].sourceline or line, kw, "not a TDM data keyword")
             epoch = parse_epoch(text_of(items[0]), items[0].sourceline or line, "EPOCH")
             value = _float(text_of(items[1]), items[1].sourceline or line, kw)
-            check.observation(seg, Observation(epoch, kw, value, sensor, target, frame, None, track, line))
+            vline = items[1].sourceline or line
+            check.observation(seg, Observation(epoch, kw, value, sensor, target, frame, None, track, vline))
         if not seg.observations:
             raise MessageError(
                 data_el.sourceline or 0, "data", "empty <data>: at least one observation is required"

@@ -3,6 +3,14 @@
 Public API (what the WPS adapters call); the tables are ``schema.metadata`` for migrations.
 """
 
+from processes.ssa.catalogue.export import (
+    ObservationFormat,
+    OrbitFormat,
+    export_objects,
+    export_observations,
+    export_orbits,
+    ground_tracks_geojson,
+)
 from processes.ssa.catalogue.ingest import IngestSummary, RejectedPart, add_objects, detect_kind, ingest
 from processes.ssa.catalogue.queries import (
     Cone,
@@ -33,8 +41,10 @@ __all__ = [
     "Cone",
     "Decision",
     "IngestSummary",
+    "ObservationFormat",
     "ObservationPage",
     "ObservationRow",
+    "OrbitFormat",
     "RejectedPart",
     "TaskingDecision",
     "TaskingRequest",
@@ -48,9 +58,13 @@ __all__ = [
     "create_schema",
     "detect_kind",
     "drop_schema",
+    "export_objects",
+    "export_observations",
+    "export_orbits",
     "fail_tasking",
     "get_sensor",
     "get_tasking",
+    "ground_tracks_geojson",
     "ingest",
     "list_sensors",
     "list_tasking",

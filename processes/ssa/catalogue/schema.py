@@ -227,7 +227,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a 30 s busy timeout, foreign keys and a 64 MiB cache."""
+    """Create an engine; SQLite gets WAL, a 30 s busy timeout, foreign keys and a 64 MiB cache.
+
+    ``postgresql://`` URLs are given the psycopg 3 driver.
+    """
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
