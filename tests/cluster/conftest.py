@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import copy
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dask.config
 import pytest
+from cluster_testkit import EXAMPLE, EXAMPLE_ENV, start_scheduler, start_worker, stop
 
 from cluster.lifecycle import restore_dask_config
 from cluster.profiles import ProfileRegistry, load_profiles
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "cluster" / "clusters.example.yaml"
-
-EXAMPLE_ENV = {
-    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
-    "GCP_PROJECT": "space-wps-test",
-    "OS_APPLICATION_CREDENTIAL_ID": "app-cred-id",
-    "OS_APPLICATION_CREDENTIAL_SECRET": "app-cred-secret",
-    "OS_NETWORK_ID": "net-0001",
-    "HCLOUD_TOKEN": "hcloud-test-token",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -69,77 +52,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return attempts
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a process group started with start_new_session, then reap it (no zombies)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    else:
-        proc.wait()
-
-
-def start_scheduler(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A real ``dask scheduler`` on 127.0.0.1 and its address."""
-    info = tmp / "scheduler.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-dashboard",
-            "--scheduler-file",
-            str(info),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if info.exists():
-            try:
-                return proc, str(json.loads(info.read_text())["address"])
-            except ValueError:
-                pass  # being written
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    _stop(proc)
-    raise RuntimeError("dask scheduler did not start")
-
-
-def start_worker(address: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            address,
-            "--host",
-            "127.0.0.1",
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-            "--death-timeout",
-            "20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``dask scheduler`` + 2 ``dask worker`` subprocesses on 127.0.0.1; yields the scheduler address."""
@@ -153,4 +65,4 @@ def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
     finally:
         for proc in [*workers, scheduler]:
-            _stop(proc)
+            stop(proc)

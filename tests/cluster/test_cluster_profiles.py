@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cluster_testkit import EXAMPLE, EXAMPLE_ENV
 
 from cluster.errors import MissingDependencyError, ProfileConfigError, UnknownProfileError
 from cluster.profiles import (
@@ -21,8 +22,6 @@ from cluster.profiles import (
     parse_registry,
     resolve_upstream,
 )
-
-from .conftest import EXAMPLE, EXAMPLE_ENV
 
 PRICE = {"amount": 0.17, "currency": "USD", "as_of": "2025-01-15"}
 
@@ -58,7 +57,7 @@ def test_no_file_gives_the_default_local_profile(tmp_path: Path) -> None:
 
 
 def test_unknown_profile_lists_known_ones(example: ProfileRegistry) -> None:
-    with pytest.raises(UnknownProfileError, match="known profiles: .*aws"):
+    with pytest.raises(UnknownProfileError, match=r"known profiles: .*aws"):
         example.get("nope")
 
 
