@@ -20,6 +20,7 @@ def _env() -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path}
 
+
 EXAMPLE_ENV = {
     "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
     "GCP_PROJECT": "space-wps-test",

@@ -52,7 +52,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return attempts
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``dask scheduler`` + 2 ``dask worker`` subprocesses on 127.0.0.1; yields the scheduler address."""
     from distributed import Client
