@@ -1,0 +1,65 @@
+"""Cancellation, resumption and failures of real runs (small ROIs to stay quick)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import distributed
+import pytest
+from s2p_testdata import pair_request
+
+from processes.s2p.errors import StereoCancelledError, TileFailedError
+from processes.s2p.graph import run_stereo
+
+#: Two tiles of 200x200 pixels inside the test pair's ROI.
+SMALL_ROI = "350,350,400,200"
+
+
+def test_cancelled_run_resumes_skipping_finished_steps(
+    dask_client: distributed.Client, tmp_path: Path
+) -> None:
+    request = pair_request(roi=SMALL_ROI, tile_size=200)
+    messages: list[str] = []
+
+    def cancel_once_matching_started() -> bool:
+        return any("stereo_matching 1/2" in m for m in messages)
+
+    with pytest.raises(StereoCancelledError):
+        run_stereo(
+            request, tmp_path, dask_client, lambda p, m: messages.append(m), cancel_once_matching_started
+        )
+    assert not (tmp_path / "s2p" / "dsm.tif").exists(), "no final DSM from a cancelled run"
+
+    progress: list[float] = []
+    result = run_stereo(request, tmp_path, dask_client, lambda p, m: progress.append(p), lambda: False)
+    skipped = {(r.stage, r.tile_index, r.pair) for r in result.reports if r.skipped}
+    assert {("pointing_correction", 0, 1), ("pointing_correction", 1, 1)} <= skipped
+    assert ("global_pointing_correction", None, None) in skipped
+    assert {("rectification_pair", 0, 1), ("rectification_pair", 1, 1)} <= skipped
+    assert sum(r.stage == "stereo_matching" for r in result.reports if r.skipped) >= 1
+    assert not any(r.skipped for r in result.reports if r.stage in {"plys_to_dsm", "global_dsm"})
+    assert result.dsm_path.exists()
+    assert progress[-1] == 100.0
+
+    # a third run finds everything done
+    again = run_stereo(request, tmp_path, dask_client, lambda p, m: None, lambda: False)
+    assert all(r.skipped for r in again.reports)
+
+
+def test_step_timeout_fails_the_tile_and_names_it(dask_client: distributed.Client, tmp_path: Path) -> None:
+    request = pair_request(roi="400,400,200,200", tile_size=200)
+    with pytest.raises(TileFailedError) as info:
+        run_stereo(
+            request,
+            tmp_path,
+            dask_client,
+            lambda p, m: None,
+            lambda: False,
+            retries=0,
+            step_timeout_seconds=0.3,
+        )
+    # which step first exceeds 0.3 s depends on the machine; matching (mgm) always does
+    assert info.value.stage in {"pointing_correction", "rectification_pair", "stereo_matching"}
+    assert info.value.tile.startswith("#0 (x=400, y=400")
+    assert "timed out" in info.value.reason
+    assert not (tmp_path / "s2p" / "dsm.tif").exists()
