@@ -99,12 +99,14 @@ class JobEventsPlugin(SchedulerPlugin):
     name = PLUGIN_NAME
     idempotent = True
 
-    def __init__(self, max_worker_events: int = 100_000) -> None:
+    def __init__(self, max_events: int = 100_000) -> None:
         self.scheduler: Any = None
-        self.worker_events: deque[tuple[float, str, str, int]] = deque(maxlen=max_worker_events)
+        self.worker_events: deque[tuple[float, str, str, int]] = deque(maxlen=max_events)
         self.client_jobs: dict[str, str] = {}
         self.key_jobs: dict[str, str] = {}
         self.spans: defaultdict[str, list[tuple[str, str, float, float, str]]] = defaultdict(list)
+        # spans of clients bound to no job (other users of a shared scheduler): bounded
+        self.unattributed: deque[tuple[str, str, float, float, str]] = deque(maxlen=max_events)
 
     async def start(self, scheduler: Any) -> None:
         """Backfill worker events that happened before the plugin was registered."""
@@ -137,11 +139,12 @@ class JobEventsPlugin(SchedulerPlugin):
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         skey = str(key)
         if start == "processing" and finish in ("memory", "erred"):
-            job = self.key_jobs.get(skey, "")
+            job = self.key_jobs.get(skey)
+            target = self.unattributed if job is None else self.spans[job]
             worker = str(kwargs.get("worker", ""))
             for span in kwargs.get("startstops", ()):
                 if span.get("action") == "compute":
-                    self.spans[job].append((skey, worker, float(span["start"]), float(span["stop"]), finish))
+                    target.append((skey, worker, float(span["start"]), float(span["stop"]), finish))
         elif finish == "forgotten":
             self.key_jobs.pop(skey, None)
 
@@ -153,8 +156,10 @@ class JobEventsPlugin(SchedulerPlugin):
         workers = [list(e) for e in self.worker_events if e[0] >= since]
         if job_id is None:
             spans = [list(s) for job in list(self.spans) for s in self.spans[job]]
+            spans += [list(s) for s in self.unattributed]
             if forget:
                 self.spans.clear()
+                self.unattributed.clear()
         else:
             spans = [list(s) for s in self.spans.get(job_id, [])]
             if forget:

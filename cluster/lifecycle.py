@@ -32,9 +32,10 @@ from distributed import Client
 from cluster.cost import fetch_events, install_collector
 from cluster.errors import ClusterCloseError, ClusterStartError
 from cluster.events import JobEventLog
-from cluster.profiles import CLOUD_VM_KINDS, ClusterProfile, cluster_kwargs, cluster_name, resolve_upstream
+from cluster.profiles import ClusterProfile
 from cluster.registry import ClusterRecord, ClusterRegistry, process_alive
 from cluster.sizing import apply_task_durations, duration_config
+from cluster.upstream import CLOUD_VM_KINDS, cluster_kwargs, cluster_name, resolve_upstream
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,9 @@ def open_cluster(
     resolve_upstream(profile.kind)  # import first: its defaults join the config before the snapshot
     updates = {**profile.dask_config, **(duration_config(durations) if durations else {})}
     with restored_dask_config(updates):
-        yield from _run_per_job(profile, n_workers, job_id, requested_at, registry, events, close_timeout)
+        yield from _run_per_job(
+            profile, n_workers, job_id, requested_at, registry, events, durations, close_timeout
+        )
 
 
 @contextmanager
@@ -198,6 +201,7 @@ def _run_per_job(
     requested_at: float,
     registry: ClusterRegistry | None,
     events: JobEventLog | None,
+    durations: Mapping[str, float],
     close_timeout: float,
 ) -> Iterator[Client]:
     cluster: Any = None
@@ -220,6 +224,8 @@ def _run_per_job(
                 namespace=getattr(cluster, "namespace", None) if profile.kind == "kubernetes" else None,
             )
         client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
+        if durations:  # remote schedulers (Kubernetes, SSH) do not see this process's config
+            apply_task_durations(client, durations)
         if events is not None:
             _guard(events, "install", lambda: install_collector(client, job_id))
         yield client

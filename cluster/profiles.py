@@ -16,48 +16,22 @@ lazily, only when a profile of that kind is built.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
 
-from cluster.errors import MissingDependencyError, ProfileConfigError, UnknownProfileError
+from cluster.errors import ProfileConfigError, UnknownProfileError
+from cluster.secrets import SECRET_KEY_RE, check_literal_secrets, substitute
+from cluster.upstream import BATCH_KINDS, CLOUD_VM_KINDS, KINDS, UPSTREAM
 
 PriceUnit = Literal["worker-hour", "core-hour"]
 
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where the cluster class of a kind lives, and the pip extra that installs it."""
-
-    module: str
-    attr: str
-    extra: str | None
-
-
-#: kind -> upstream class (``None`` for ``scheduler``: an existing scheduler needs only a Client).
-UPSTREAM: Final[Mapping[str, Upstream | None]] = {
-    "local": Upstream("distributed", "LocalCluster", None),
-    "scheduler": None,
-    "ssh": Upstream("distributed.deploy.ssh", "SSHCluster", "cloud"),
-    "kubernetes": Upstream("dask_kubernetes.operator", "KubeCluster", "cloud"),
-    "ec2": Upstream("dask_cloudprovider.aws", "EC2Cluster", "cloud"),
-    "azure": Upstream("dask_cloudprovider.azure", "AzureVMCluster", "cloud"),
-    "gcp": Upstream("dask_cloudprovider.gcp", "GCPCluster", "cloud"),
-    "openstack": Upstream("dask_cloudprovider.openstack", "OpenStackCluster", "cloud"),
-    "hetzner": Upstream("dask_cloudprovider.hetzner", "HetznerCluster", "cloud"),
-    "pbs": Upstream("dask_jobqueue", "PBSCluster", "cloud"),
-    "slurm": Upstream("dask_jobqueue", "SLURMCluster", "cloud"),
-}
-KINDS: Final[tuple[str, ...]] = tuple(UPSTREAM)
-CLOUD_VM_KINDS: Final = frozenset({"ec2", "azure", "gcp", "openstack", "hetzner"})
-BATCH_KINDS: Final = frozenset({"pbs", "slurm"})
 
 #: kinds whose clusters are shared between jobs unless the profile says otherwise.
 _SHARED_BY_DEFAULT: Final = frozenset({"local", "scheduler"})
@@ -117,9 +91,6 @@ _PROFILE_FIELDS: Final = frozenset(
 _PRICE_FIELDS: Final = frozenset({"amount", "currency", "per", "as_of", "source", "scheduler_amount"})
 _BILLING_FIELDS: Final = frozenset({"granularity_seconds", "minimum_seconds"})
 _NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_ENV_RE: Final = re.compile(r"\$\$\{|\$\{([^}]*)\}")
-_ENV_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_KEY_RE: Final = re.compile(r"(token|secret|password|passphrase|api_?key|credential)", re.IGNORECASE)
 _CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
 
 
@@ -341,7 +312,7 @@ def parse_profile(
     dask_config = _mapping(name, "dask_config", body.get("dask_config", {}))
     if kind in CLOUD_VM_KINDS:
         for key in options:
-            if _SECRET_KEY_RE.search(str(key)):
+            if SECRET_KEY_RE.search(str(key)):
                 raise ProfileConfigError(
                     name,
                     f"options.{key}",
@@ -349,10 +320,10 @@ def parse_profile(
                     f"{{cloudprovider.{kind}.{key}: '${{ENV_VAR}}'}}, or the provider's own "
                     "environment variables",
                 )
-    _check_literal_secrets(name, "options", options)
-    _check_literal_secrets(name, "dask_config", dask_config)
-    options = _substitute(name, "options", options, env)
-    dask_config = _substitute(name, "dask_config", dask_config, env)
+    check_literal_secrets(name, "options", options)
+    check_literal_secrets(name, "dask_config", dask_config)
+    options = substitute(name, "options", options, env)
+    dask_config = substitute(name, "dask_config", dask_config, env)
     for key in dask_config:
         if not isinstance(key, str) or not key:
             raise ProfileConfigError(name, "dask_config", "keys are dotted dask config names")
@@ -410,59 +381,6 @@ def parse_profile(
     )
 
 
-def resolve_upstream(kind: str) -> Callable[..., Any]:
-    """Import the cluster class (or factory) of ``kind``; say which extra to install if missing."""
-    target = UPSTREAM.get(kind)
-    if target is None:
-        raise ProfileConfigError("<kind>", "kind", f"kind {kind!r} has no cluster class to build")
-    try:
-        module = importlib.import_module(target.module)
-    except ImportError as exc:
-        raise MissingDependencyError(kind, target.module, target.extra, str(exc)) from exc
-    factory: Callable[..., Any] = getattr(module, target.attr)
-    return factory
-
-
-def cluster_name(job_id: str, prefix: str = "wps") -> str:
-    """A DNS-1123 name made from the job id (Kubernetes, batch job names, cloud labels)."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", job_id.lower()).strip("-") or "job"
-    return f"{prefix}-{slug}"[:63].rstrip("-")
-
-
-#: a remote scheduler (cloud VM, Kubernetes) left without work this long closes itself: the safety net
-#: for clusters whose owner died (cloud VMs then shut down: ``auto_shutdown``). Set per profile with
-#: ``options.scheduler_options.idle_timeout`` (cloud) or ``options.idle_timeout`` (Kubernetes).
-ORPHAN_IDLE_TIMEOUT_S: Final = 1800
-
-
-def cluster_kwargs(profile: ClusterProfile, n_workers: int, job_id: str) -> dict[str, Any]:
-    """The keyword arguments given to the upstream class to run ``n_workers`` workers for ``job_id``."""
-    if profile.kind == "scheduler":
-        raise ProfileConfigError(profile.name, "kind", "a 'scheduler' profile is connected to, not built")
-    n = max(0, min(n_workers, profile.max_workers))
-    kwargs: dict[str, Any] = _deepcopy(profile.options)
-    name = cluster_name(job_id)
-    if profile.kind == "ssh":
-        hosts = list(kwargs["hosts"])
-        kwargs["hosts"] = [hosts[0], *hosts[1 : 1 + max(n, 1)]]
-        return kwargs
-    kwargs["n_workers"] = n
-    if profile.kind == "kubernetes":
-        kwargs["name"] = name
-        kwargs.setdefault("idle_timeout", ORPHAN_IDLE_TIMEOUT_S)
-    elif profile.kind in CLOUD_VM_KINDS:
-        scheduler_options = dict(kwargs.get("scheduler_options", {}))
-        scheduler_options.setdefault("idle_timeout", f"{ORPHAN_IDLE_TIMEOUT_S}s")
-        kwargs["scheduler_options"] = scheduler_options
-    elif profile.kind in BATCH_KINDS:
-        kwargs["job_name"] = name
-    if profile.kind == "ec2":
-        kwargs["instance_tags"] = {**kwargs.get("instance_tags", {}), "space-wps-job": job_id}
-    elif profile.kind == "gcp":
-        kwargs["instance_labels"] = {**kwargs.get("instance_labels", {}), "space-wps-job": name}
-    return kwargs
-
-
 # --------------------------------------------------------------------------- validation helpers
 
 
@@ -488,49 +406,6 @@ def _number(profile: str, where: str, value: object, *, minimum: float) -> float
     if value < minimum:
         raise ProfileConfigError(profile, where, f"must be >= {minimum}, got {value}")
     return float(value)
-
-
-def _substitute(profile: str, where: str, value: Any, env: Mapping[str, str]) -> Any:
-    """Replace ``${VAR}`` in every string under ``value``."""
-    if isinstance(value, str):
-
-        def repl(match: re.Match[str]) -> str:
-            if match.group(0) == "$${":
-                return "${"
-            var = match.group(1)
-            if not _ENV_NAME_RE.match(var):
-                raise ProfileConfigError(
-                    profile, where, f"${{{var}}} is not a valid environment variable name"
-                )
-            resolved = env.get(var)
-            if resolved is None:
-                raise ProfileConfigError(profile, where, f"environment variable {var} is not set")
-            if resolved == "":
-                raise ProfileConfigError(profile, where, f"environment variable {var} is empty")
-            return resolved
-
-        return _ENV_RE.sub(repl, value)
-    if isinstance(value, Mapping):
-        return {k: _substitute(profile, f"{where}.{k}", v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(profile, f"{where}[{i}]", v, env) for i, v in enumerate(value)]
-    return value
-
-
-def _check_literal_secrets(profile: str, where: str, value: Any) -> None:
-    """Secret-looking keys must take their value from ``${ENV_VAR}``, never from the file itself."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            path = f"{where}.{key}"
-            last = str(key).rsplit(".", 1)[-1]
-            if _SECRET_KEY_RE.search(last) and isinstance(item, str) and not _ENV_RE.search(item):
-                raise ProfileConfigError(
-                    profile, path, "looks like a secret written in the file: use '${ENV_VAR}'"
-                )
-            _check_literal_secrets(profile, path, item)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_literal_secrets(profile, f"{where}[{i}]", item)
 
 
 def _get_path(options: Mapping[str, Any], dotted: str) -> Any:
@@ -677,11 +552,3 @@ def _billing(profile: str, raw: object) -> Billing:
     granularity = _int(profile, "billing.granularity_seconds", raw.get("granularity_seconds", 1), minimum=1)
     minimum = _int(profile, "billing.minimum_seconds", raw.get("minimum_seconds", 0), minimum=0)
     return Billing(granularity_s=granularity, minimum_s=minimum)
-
-
-def _deepcopy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _deepcopy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deepcopy(v) for v in value]
-    return value

@@ -12,16 +12,8 @@ import yaml
 from cluster_testkit import EXAMPLE, EXAMPLE_ENV
 
 from cluster.errors import MissingDependencyError, ProfileConfigError, UnknownProfileError
-from cluster.profiles import (
-    KINDS,
-    Billing,
-    ProfileRegistry,
-    cluster_kwargs,
-    load_profiles,
-    parse_profile,
-    parse_registry,
-    resolve_upstream,
-)
+from cluster.profiles import Billing, ProfileRegistry, load_profiles, parse_profile, parse_registry
+from cluster.upstream import KINDS, cluster_kwargs, resolve_upstream
 
 PRICE = {"amount": 0.17, "currency": "USD", "as_of": "2025-01-15"}
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from cluster.lifecycle import build_cluster
-from cluster.profiles import ProfileRegistry, cluster_name
+from cluster.profiles import ProfileRegistry
+from cluster.upstream import cluster_name
 
 JOB = "job-0042"
 
