@@ -59,17 +59,17 @@ STAGE_PRIORITY: Mapping[Stage, int] = {
     Stage.GLOBAL_DSM: 40,
 }
 
-#: Measured step cost, in seconds per megapixel of tile (one core, mgm, test pair):
-#: what the scheduler should expect before it has seen a task of the kind.
+#: Step cost in worker-seconds per megapixel of tile, measured on the test pair (mgm, one
+#: core per worker): what the scheduler should expect before it has timed a task of the kind.
 SECONDS_PER_MEGAPIXEL: Mapping[Stage, float] = {
-    Stage.POINTING: 60.0,
-    Stage.RECTIFICATION: 3.0,
+    Stage.POINTING: 16.0,
+    Stage.RECTIFICATION: 2.5,
     Stage.MATCHING: 60.0,
-    Stage.TRIANGULATION: 15.0,
-    Stage.HEIGHT_MAP: 12.0,
-    Stage.MEAN_HEIGHTS: 1.0,
-    Stage.HEIGHTS_TO_PLY: 15.0,
-    Stage.TILE_DSM: 5.0,
+    Stage.TRIANGULATION: 11.0,
+    Stage.HEIGHT_MAP: 10.0,
+    Stage.MEAN_HEIGHTS: 0.5,
+    Stage.HEIGHTS_TO_PLY: 12.0,
+    Stage.TILE_DSM: 1.5,
 }
 #: Reductions: seconds, whatever the tile size.
 REDUCTION_SECONDS: Mapping[Stage, float] = {

@@ -1,0 +1,284 @@
+"""Native `s2p config.json` against our Dask graph on a LocalCluster of the same cores.
+
+For each case (the test ROI, the whole 1024x1024 image) and each run, both are
+run in fresh directories, in alternating order. Measured: wall time, CPU seconds
+of the whole process tree (so CPU efficiency = CPU / (wall x cores)), peak RSS per
+worker process (including the C tools it runs), and DSM agreement (s2p's acceptance
+thresholds, ours against native and, for the test ROI, against s2p's expected DSM).
+
+The cluster is started once and warmed with one tiny run, as a service's would be;
+its start-up and warm-up times are reported separately. Prints a table and writes
+JSON to benchmarks/results/.
+
+    .venv/bin/python benchmarks/bench_s2p.py --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import distributed
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from processes.s2p.evaluation import compare_dsms  # noqa: E402
+from processes.s2p.graph import run_stereo  # noqa: E402
+from processes.s2p.inputs import ImageInput, build_request  # noqa: E402
+from processes.s2p.s2p_state import s2p_version  # noqa: E402
+
+PAIR_DIR = ROOT / "tests" / "data" / "s2p" / "pair"
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+CASES = {"test_roi": "150,150,700,700", "full_image": "0,0,1024,1024"}
+REQUEST_KEYS = {"images", "roi", "tile_size", "dsm_resolution", "out_dir"}
+
+
+class TreeSampler:
+    """Samples the RSS of given process trees every 100 ms; keeps each root's peak (root + descendants)."""
+
+    def __init__(self, roots: Callable[[], Iterable[int]]) -> None:
+        self.roots = roots
+        self.peaks: dict[int, int] = {}
+        self.peak_total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree_rss(pid: int) -> int:
+        try:
+            proc = psutil.Process(pid)
+            total = proc.memory_info().rss
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            return total
+        except psutil.Error:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            sample = {pid: self._tree_rss(pid) for pid in self.roots()}
+            for pid, rss in sample.items():
+                self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
+            self.peak_total = max(self.peak_total, sum(sample.values()))
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _cpu_of(pids: Iterable[int]) -> float:
+    """User + system CPU seconds of processes and their waited-for children."""
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+def native_config(roi: str, out_dir: Path) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((PAIR_DIR / "s2p_config.json").read_text())
+    for image in config["images"]:
+        image["img"] = str(PAIR_DIR / image["img"])
+    x, y, w, h = (int(v) for v in roi.split(","))
+    config["roi"] = {"x": x, "y": y, "w": w, "h": h}
+    config["out_dir"] = str(out_dir)
+    return config
+
+
+def run_native(roi: str, workdir: Path, cores: int) -> dict[str, Any]:
+    config_path = workdir / "config.json"
+    config_path.write_text(json.dumps(native_config(roi, workdir / "out")))
+    cli = Path(sys.executable).with_name("s2p")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with open(workdir / "native.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(cli), str(config_path)], cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+        with TreeSampler(
+            lambda: [c.pid for c in psutil.Process(proc.pid).children()] or [proc.pid]
+        ) as sampler:
+            proc.wait()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"native s2p failed, see {workdir / 'native.log'}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "cpu_efficiency": cpu / (wall * cores),
+        "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
+        "peak_rss_total_mb": sampler.peak_total / 2**20,
+        "dsm": str(workdir / "out" / "dsm.tif"),
+    }
+
+
+def run_ours(roi: str, workdir: Path, client: distributed.Client, cores: int) -> dict[str, Any]:
+    config = json.loads((PAIR_DIR / "s2p_config.json").read_text())
+    request = build_request(
+        [ImageInput(PAIR_DIR / i["img"]) for i in config["images"]],
+        roi_pixels=roi,
+        tile_size=config["tile_size"],
+        dsm_resolution=config["dsm_resolution"],
+        s2p_options={k: v for k, v in config.items() if k not in REQUEST_KEYS},
+    )
+    worker_pids = list(client.run(os.getpid).values())
+    tree = [os.getpid(), *worker_pids]  # the driver process also hosts the LocalCluster's scheduler
+    cpu_before = _cpu_of(tree)
+    started = time.perf_counter()
+    with TreeSampler(lambda: worker_pids) as sampler:
+        result = run_stereo(request, workdir / "job", client, lambda p, m: None, lambda: False)
+    wall = time.perf_counter() - started
+    cpu = _cpu_of(tree) - cpu_before
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "cpu_efficiency": cpu / (wall * cores),
+        "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
+        "peak_rss_total_mb": sampler.peak_total / 2**20,
+        "worker_seconds_in_steps": result.worker_seconds,
+        "retries": result.retries,
+        "stages": {k: v.__dict__ for k, v in result.stage_summaries().items()},
+        "dsm": str(result.dsm_path),
+    }
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
+    )
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    args = parser.parse_args()
+    cases = [c for c in args.cases.split(",") if c]
+    scratch = Path(tempfile.mkdtemp(prefix="bench_s2p-"))
+
+    t0 = time.perf_counter()
+    cluster = distributed.LocalCluster(
+        n_workers=args.cores, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    cluster_start = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run_ours("400,400,200,200", scratch / "warmup", client, args.cores)
+    warmup = time.perf_counter() - t0
+
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
+    try:
+        for r in range(args.runs):
+            for case in cases:
+                roi = CASES[case]
+                order = ["native", "ours"] if r % 2 == 0 else ["ours", "native"]
+                record: dict[str, Any] = {"run": r, "order": order}
+                for method in order:
+                    workdir = scratch / f"{case}-{r}-{method}"
+                    workdir.mkdir()
+                    if method == "native":
+                        record[method] = run_native(roi, workdir, args.cores)
+                    else:
+                        record[method] = run_ours(roi, workdir, client, args.cores)
+                    print(f"{case} run {r} {method}: {record[method]['wall_seconds']:.1f} s", flush=True)
+                agreement = compare_dsms(Path(record["ours"]["dsm"]), Path(record["native"]["dsm"]))
+                record["ours_vs_native"] = agreement.to_json_dict()
+                if case == "test_roi":
+                    expected = PAIR_DIR / "expected_dsm.tif"
+                    record["ours_vs_expected"] = compare_dsms(
+                        Path(record["ours"]["dsm"]), expected
+                    ).to_json_dict()
+                    record["native_vs_expected"] = compare_dsms(
+                        Path(record["native"]["dsm"]), expected
+                    ).to_json_dict()
+                record["wall_ratio"] = record["ours"]["wall_seconds"] / record["native"]["wall_seconds"]
+                runs[case].append(record)
+    finally:
+        client.close()
+        cluster.close()
+
+    summary: dict[str, Any] = {}
+    print()
+    header = (
+        f"{'case':<11} {'method':<7} {'wall s (med/min/max)':<22} {'CPU eff':>8} {'peak RSS/worker MB':>19}"
+    )
+    print(header)
+    print("-" * len(header))
+    for case, records in runs.items():
+        summary[case] = {"wall_ratio": summarise([r["wall_ratio"] for r in records])}
+        for method in ("native", "ours"):
+            wall = summarise([r[method]["wall_seconds"] for r in records])
+            eff = statistics.median(r[method]["cpu_efficiency"] for r in records)
+            rss = max(r[method]["peak_rss_per_worker_mb"] for r in records)
+            summary[case][method] = {
+                "wall_seconds": wall,
+                "cpu_efficiency_median": eff,
+                "peak_rss_per_worker_mb": rss,
+            }
+            walls = f"{wall['median']:.1f}/{wall['min']:.1f}/{wall['max']:.1f}"
+            print(f"{case:<11} {method:<7} {walls:<22} {eff:>8.0%} {rss:>19.0f}")
+        ratio = summary[case]["wall_ratio"]
+        ok = all(r["ours_vs_native"]["acceptable"] for r in records)
+        summary[case]["dsm_agreement_all_acceptable"] = ok
+        print(
+            f"{case:<11} ratio   ours/native median {ratio['median']:.3f} (min {ratio['min']:.3f}, "
+            f"max {ratio['max']:.3f}); DSMs agree: {ok}"
+        )
+    print(f"\ncluster start {cluster_start:.1f} s, warm-up run {warmup:.1f} s (not in the figures above)")
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"bench_s2p-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "cores": args.cores,
+                    "cpu_count": os.cpu_count(),
+                    "load_average_at_end": os.getloadavg(),
+                    "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                },
+                "s2p": s2p_version(),
+                "cluster_start_seconds": cluster_start,
+                "warmup_seconds": warmup,
+                "summary": summary,
+                "runs": runs,
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {out}")
+    if not args.keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
