@@ -19,6 +19,21 @@ def parse_epoch(text: str, line: int = 0, keyword: str = "EPOCH") -> datetime:
     Fractions finer than one microsecond are truncated (storage resolution is 1 us).
     Leap seconds (ss = 60) are refused: they cannot be represented without a leap table.
     """
+    if (
+        len(text) >= 19
+        and text[10] == "T"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[17] != "6"
+    ):  # fast path, calendar form: shape checked here, digits and ranges by the C parser
+        body = text[:-1] if text[-1] == "Z" else text
+        if len(body) == 19 or (len(body) > 20 and body[19] == "." and body[20:].isdigit()):
+            try:
+                return datetime.fromisoformat(body[:26] + "+00:00")
+            except ValueError:
+                pass  # the slow path below names the problem
     m = _EPOCH_RE.fullmatch(text)
     if m is None:
         raise MessageError(
@@ -29,7 +44,7 @@ def parse_epoch(text: str, line: int = 0, keyword: str = "EPOCH") -> datetime:
         raise MessageError(line, keyword, f"leap second epoch {text!r} is not supported")
     if doy is None and (frac is None or len(frac) <= 7):
         try:  # fast path: the C parser, once the regex has vouched for the exact form
-            return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
+            return datetime.fromisoformat(text.removesuffix("Z").rstrip(".")).replace(tzinfo=UTC)
         except ValueError as exc:
             raise MessageError(line, keyword, f"bad epoch {text!r}: {exc}") from None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -112,15 +113,48 @@ class TdmSegment:
     """A TDM META/DATA block pair: a track of one sensor on one object.
 
     ``metadata`` keeps every metadata keyword with its raw value, in order, so a segment
-    written back carries what it was read with.
+    written back carries what it was read with. Data lines are stored column-wise (epochs,
+    keywords, values, source lines, uncertainties): compact and fast to ingest;
+    :attr:`observations` gives them as :class:`Observation` records.
     """
 
     metadata: dict[str, str]
-    observations: list[Observation] = field(default_factory=list)
+    epochs: list[datetime] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    uncertainties: list[float | None] = field(default_factory=list)
     metadata_comments: list[str] = field(default_factory=list)
     data_comments: list[str] = field(default_factory=list)
     meta_line: int = 0  # line of META_START (or <metadata>)
     data_line: int = 0  # line of DATA_START (or <data>)
+
+    @classmethod
+    def from_observations(cls, metadata: dict[str, str], observations: Iterable[Observation]) -> TdmSegment:
+        seg = cls(metadata=metadata)
+        for obs in observations:
+            seg.append(obs)
+        return seg
+
+    def append(self, obs: Observation) -> None:
+        self.epochs.append(obs.epoch)
+        self.keywords.append(obs.type)
+        self.values.append(obs.value)
+        self.lines.append(obs.line)
+        self.uncertainties.append(obs.uncertainty)
+
+    def __len__(self) -> int:
+        return len(self.keywords)
+
+    @property
+    def observations(self) -> list[Observation]:
+        sensor, target, frame, track = self.sensor, self.target, self.angle_frame, self.track_id
+        return [
+            Observation(e, k, v, sensor, target, frame, u, track, n)
+            for e, k, v, n, u in zip(
+                self.epochs, self.keywords, self.values, self.lines, self.uncertainties, strict=True
+            )
+        ]
 
     @property
     def sensor(self) -> str:

@@ -6,7 +6,7 @@ Epochs are kept to the microsecond; values are floats written back with ``repr``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from lxml import etree
@@ -203,25 +203,34 @@ class _Checker:
                 bad[0], "TIME_SYSTEM", f"mixed time systems ({bad[1]} and UTC): only UTC is supported"
             )
 
-    def observation(self, seg: TdmSegment, obs: Observation) -> None:
-        key, value, line = obs.type, obs.value, obs.line
-        if key == "ANGLE_1" or key == "ANGLE_2":
-            frame = obs.angle_frame
-            if key == "ANGLE_2" and frame is not None:
-                if not -90.0 <= value <= 90.0:
-                    raise MessageError(
-                        line, key, f"{value} out of [-90, 90] degrees for {frame.value} angles"
-                    )
-            elif not -180.0 <= value <= 360.0:
+    def value(self, seg: TdmSegment, key: str, value: float, line: int, frame: bool) -> None:
+        """Check one measurement's range; ``frame``: RADEC/AZEL angles (ANGLE_2 within +-90)."""
+        if key == "ANGLE_2":
+            if frame and not -90.0 <= value <= 90.0:
+                raise MessageError(
+                    line, key, f"{value} out of [-90, 90] degrees for {seg.angle_frame} angles"
+                )
+            if not -180.0 <= value <= 360.0:
+                raise MessageError(line, key, f"{value} out of [-180, 360] degrees")
+        elif key == "ANGLE_1":
+            if not -180.0 <= value <= 360.0:
                 raise MessageError(line, key, f"{value} out of [-180, 360] degrees")
         elif (key == "RCS" or key == "RANGE") and value < 0.0:
             raise MessageError(line, key, f"{value} must not be negative")
+
+    def add(self, seg: TdmSegment, epoch: datetime, key: str, value: float, line: int, frame: bool) -> None:
+        """Validate and store one measurement (the XML reader's path; KVN inlines this)."""
+        self.value(seg, key, value, line, frame)
         self.count += 1
         if self.count > self.max_observations:
             raise MessageTooLargeError(
                 line, key, f"more than {self.max_observations} observations in one message"
             )
-        seg.observations.append(obs)
+        seg.epochs.append(epoch)
+        seg.keywords.append(key)
+        seg.values.append(value)
+        seg.lines.append(line)
+        seg.uncertainties.append(None)
 
 
 def _float(text: str, line: int, key: str) -> float:
@@ -234,58 +243,100 @@ def _float(text: str, line: int, key: str) -> float:
     return value
 
 
+_CHECKED = frozenset({"ANGLE_1", "ANGLE_2", "RANGE", "RCS"})
+
+
+def _no_append(_value: object) -> None:
+    raise AssertionError("data line outside a DATA block")
+
+
+def _data_line(line: str, lineno: int) -> tuple[str, list[str]]:
+    """Slow path of a data line (``KEY=epoch value`` spacing variants): ('', []) if not one."""
+    if len(line) > MAX_LINE_CHARS:
+        raise MessageTooLargeError(lineno, "", f"line longer than {MAX_LINE_CHARS} characters")
+    eq = line.find("=")
+    if eq <= 0:
+        return "", []
+    key = line[:eq].rstrip()
+    rest = line[eq + 1 :].split()
+    if key not in DATA_KEYWORDS:
+        raise MessageError(lineno, key, "not a TDM data keyword")
+    if len(rest) != 2:
+        raise MessageError(lineno, key, f"expected '{key} = epoch value', got {line!r}")
+    return key, [key, "=", *rest]
+
+
 def _read_kvn(text: str, max_observations: int) -> Tdm:
     lines = text.split("\n")
     tdm = Tdm(version="")
     check = _Checker(max_observations)
     seg: TdmSegment | None = None
     state = "start"  # start, header, meta, between, data
-    sensor = target = track = ""
-    frame: AngleFrame | None = None
+    frame = False
+    count = 0
     last_epoch_text = ""
-    last_epoch: datetime | None = None
+    last_epoch = datetime(1970, 1, 1)
+    e_app: Callable[[datetime], None] = _no_append
+    k_app: Callable[[str], None] = _no_append
+    v_app: Callable[[float], None] = _no_append
+    l_app: Callable[[int], None] = _no_append
+    u_app: Callable[[float | None], None] = _no_append
     for lineno, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
         if state == "data":
-            if len(line) > MAX_LINE_CHARS:
-                raise MessageTooLargeError(lineno, "", f"line longer than {MAX_LINE_CHARS} characters")
-            eq = line.find("=")
-            if eq > 0:
-                key = line[:eq].rstrip()
-                parts = line[eq + 1 :].split()
-                if key in DATA_KEYWORDS and len(parts) == 2:
-                    etext = parts[0]
-                    if etext != last_epoch_text:
-                        last_epoch = parse_epoch(etext, lineno, key)
-                        last_epoch_text = etext
-                    assert last_epoch is not None and seg is not None
-                    num = _float(parts[1], lineno, key)
-                    check.observation(
-                        seg, Observation(last_epoch, key, num, sensor, target, frame, None, track, lineno)
-                    )
-                    continue
-                if key in DATA_KEYWORDS:
-                    raise MessageError(lineno, key, f"expected '{key} = epoch value', got {line!r}")
-                raise MessageError(lineno, key, "not a TDM data keyword")
-            if line.startswith("COMMENT"):
-                assert seg is not None
-                seg.data_comments.append(comment_text(line))
-                continue
-            if line == "DATA_STOP":
-                assert seg is not None
-                if not seg.observations:
-                    raise MessageError(
-                        lineno, "DATA_STOP", "empty DATA block: at least one data line is required"
-                    )
-                tdm.segments.append(seg)
-                seg = None
-                state = "header"
-                continue
-            if line == "META_START":
-                raise MessageError(lineno, "DATA_STOP", "missing DATA_STOP before META_START")
-            raise MessageError(lineno, line.split(" ", 1)[0], "unexpected line in DATA block")
+            assert seg is not None
+            parts = line.split()
+            if (
+                len(parts) == 4
+                and parts[1] == "="
+                and parts[0] in DATA_KEYWORDS
+                and len(line) <= MAX_LINE_CHARS
+            ):
+                key = parts[0]
+            else:
+                key, parts = _data_line(line, lineno)
+                if not key:
+                    if line.startswith("COMMENT") and (len(line) == 7 or line[7] in " \t"):
+                        seg.data_comments.append(comment_text(line))
+                        continue
+                    if line == "DATA_STOP":
+                        if not seg.keywords:
+                            raise MessageError(
+                                lineno, "DATA_STOP", "empty DATA block: at least one data line is required"
+                            )
+                        check.count = count
+                        tdm.segments.append(seg)
+                        seg = None
+                        state = "header"
+                        continue
+                    if line == "META_START":
+                        raise MessageError(lineno, "DATA_STOP", "missing DATA_STOP before META_START")
+                    raise MessageError(lineno, line.split(" ", 1)[0], "unexpected line in DATA block")
+            etext = parts[2]
+            if etext != last_epoch_text:
+                last_epoch = parse_epoch(etext, lineno, key)
+                last_epoch_text = etext
+            try:
+                num = float(parts[3])
+            except ValueError:
+                raise MessageError(lineno, key, f"value {parts[3]!r} is not a number") from None
+            if num - num != 0.0:
+                raise MessageError(lineno, key, f"value {parts[3]!r} is not finite")
+            if key in _CHECKED:
+                check.value(seg, key, num, lineno, frame)
+            count += 1
+            if count > max_observations:
+                raise MessageTooLargeError(
+                    lineno, key, f"more than {max_observations} observations in one message"
+                )
+            e_app(last_epoch)
+            k_app(key)
+            v_app(num)
+            l_app(lineno)
+            u_app(None)
+            continue
         if state == "start":
             key, value = split_keyword(line, lineno)
             if key != "CCSDS_TDM_VERS":
@@ -340,7 +391,9 @@ def _read_kvn(text: str, max_observations: int) -> Tdm:
             if line != "DATA_START":
                 raise MessageError(lineno, line.split(" ", 1)[0], "expected DATA_START after META_STOP")
             seg.data_line = lineno
-            sensor, target, track, frame = seg.sensor, seg.target, seg.track_id, seg.angle_frame
+            frame = seg.angle_frame is not None
+            e_app, k_app, v_app = seg.epochs.append, seg.keywords.append, seg.values.append
+            l_app, u_app = seg.lines.append, seg.uncertainties.append
             last_epoch_text = ""
             state = "data"
             continue
@@ -412,7 +465,7 @@ def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
             elif key:
                 check.metadata(seg, el.sourceline or 0, key, text_of(el))
         check.close_metadata(seg, meta_el.sourceline or 0)
-        sensor, target, track, frame = seg.sensor, seg.target, seg.track_id, seg.angle_frame
+        frame = seg.angle_frame is not None
         for obs_el in data_el:
             key = local_name(obs_el)
             if not key:
@@ -431,9 +484,8 @@ def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
                 raise MessageError(items[1].sourceline or line, kw, "not a TDM data keyword")
             epoch = parse_epoch(text_of(items[0]), items[0].sourceline or line, "EPOCH")
             value = _float(text_of(items[1]), items[1].sourceline or line, kw)
-            vline = items[1].sourceline or line
-            check.observation(seg, Observation(epoch, kw, value, sensor, target, frame, None, track, vline))
-        if not seg.observations:
+            check.add(seg, epoch, kw, value, items[1].sourceline or line, frame)
+        if not seg.keywords:
             raise MessageError(
                 data_el.sourceline or 0, "data", "empty <data>: at least one observation is required"
             )
@@ -469,11 +521,11 @@ def write_tdm_kvn(tdm: Tdm) -> str:
         out += [f"COMMENT {c}" for c in seg.data_comments]
         last: datetime | None = None
         etext = ""
-        for obs in seg.observations:
-            if obs.epoch is not last:
-                etext = format_epoch(obs.epoch)
-                last = obs.epoch
-            out.append(f"{obs.type} = {etext} {obs.value!r}")
+        for epoch, key, value in zip(seg.epochs, seg.keywords, seg.values, strict=True):
+            if epoch is not last:
+                etext = format_epoch(epoch)
+                last = epoch
+            out.append(f"{key} = {etext} {value!r}")
         out.append("DATA_STOP")
     out.append("")
     return "\n".join(out)
@@ -484,7 +536,7 @@ def tdm2_features(tdm: Tdm) -> list[str]:
     found: set[str] = {k for k in tdm.header if k == "MESSAGE_ID"}
     for seg in tdm.segments:
         found |= TDM2_ONLY_METADATA.intersection(seg.metadata)
-        found |= {o.type for o in seg.observations if o.type in TDM2_ONLY_DATA}
+        found |= TDM2_ONLY_DATA.intersection(seg.keywords)
     return sorted(found)
 
 
@@ -517,10 +569,10 @@ def write_tdm_xml(tdm: Tdm, version: str | None = None) -> bytes:
         data = etree.SubElement(seg_el, "data")
         for c in seg.data_comments:
             etree.SubElement(data, "COMMENT").text = c
-        for obs in seg.observations:
+        for epoch, key, num in zip(seg.epochs, seg.keywords, seg.values, strict=True):
             obs_el = etree.SubElement(data, "observation")
-            etree.SubElement(obs_el, "EPOCH").text = format_epoch(obs.epoch)
-            etree.SubElement(obs_el, obs.type).text = repr(obs.value)
+            etree.SubElement(obs_el, "EPOCH").text = format_epoch(epoch)
+            etree.SubElement(obs_el, key).text = repr(num)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
@@ -557,4 +609,4 @@ def make_segment(
     if quality:
         meta["DATA_QUALITY"] = quality
     meta.update(extra_metadata or {})
-    return TdmSegment(metadata={k: meta[k] for k in METADATA_KEYWORDS if k in meta}, observations=obs)
+    return TdmSegment.from_observations({k: meta[k] for k in METADATA_KEYWORDS if k in meta}, obs)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +22,7 @@ from processes.ssa.epochs import to_us
 from processes.ssa.errors import MessageError, UnknownSensorError
 from processes.ssa.omm import read_omm
 from processes.ssa.records import MAX_NORAD_ID, AngleFrame, ObjectInfo, Orbit, Sensor, Tdm, TdmSegment
-from processes.ssa.sky import cell_of_one
+from processes.ssa.sky import cell_of
 from processes.ssa.tdm import read_tdm
 from processes.ssa.textio import DEFAULT_MAX_BYTES, MessageTooLargeError
 from processes.ssa.tle import read_tle
@@ -252,7 +253,7 @@ def _store_tdm(conn: Connection, tdm: Tdm, summary: IngestSummary, now_us: int) 
         by_cospar = {r.cospar_id: int(r.norad_id) for r in found}
     collected: list[tasking.CollectedTrack] = []
     for index, seg in enumerate(tdm.segments):
-        types = {o.type for o in seg.observations}
+        types = set(seg.keywords)
         problem = _segment_problem(seg, types)
         if problem:
             summary.rejected.append(RejectedPart(index, seg.meta_line, problem))
@@ -264,7 +265,7 @@ def _store_tdm(conn: Connection, tdm: Tdm, summary: IngestSummary, now_us: int) 
                 summary.warnings.append(
                     f"segment {index} (line {seg.meta_line}): RA/Dec in {ref}, stored as given"
                 )
-        skipped = Counter(o.type for o in seg.observations if o.type not in _COLUMN)
+        skipped = Counter(k for k in seg.keywords if k not in _COLUMN)
         for kw, n in sorted(skipped.items()):
             summary.warnings.append(f"segment {index} (line {seg.meta_line}): {n} {kw} lines not stored")
         sensor_id, sensor = known[seg.sensor]
@@ -272,11 +273,11 @@ def _store_tdm(conn: Connection, tdm: Tdm, summary: IngestSummary, now_us: int) 
         if norad is None or norad not in known_norad:
             norad = by_cospar.get(seg.target.strip()) if norad is None else None
         uncorrelated = norad is None
-        rows = _rows(seg, sensor_id, sensor, norad, uncorrelated)
-        epochs = [r["epoch_us"] for r in rows]
-        n_meas = sum(1 for o in seg.observations if o.type in _COLUMN)
+        n_meas = sum(1 for k in seg.keywords if k in _COLUMN)
         meta = {"metadata": seg.metadata, "metadata_comments": seg.metadata_comments}
         meta["data_comments"] = seg.data_comments
+        rows = _rows(seg, 0, sensor_id, sensor, norad, uncorrelated)
+        epochs = [r[_EPOCH] for r in rows]
         track_id = int(
             conn.execute(
                 tracks.insert()
@@ -299,9 +300,8 @@ def _store_tdm(conn: Connection, tdm: Tdm, summary: IngestSummary, now_us: int) 
             ).scalar_one()
         )
         for row in rows:
-            row["track_id"] = track_id
-        for start in range(0, len(rows), INSERT_CHUNK):
-            conn.execute(observations.insert(), rows[start : start + INSERT_CHUNK])
+            row[0] = track_id
+        _insert_rows(conn, rows)
         summary.n_tracks += 1
         summary.n_uncorrelated_tracks += uncorrelated
         summary.n_rows += len(rows)
@@ -315,71 +315,114 @@ def _store_tdm(conn: Connection, tdm: Tdm, summary: IngestSummary, now_us: int) 
         summary.tasking_updates = tasking.record_collection(conn, collected, summary.message_id, now_us)
 
 
+OBS_COLUMNS = (
+    "track_id",
+    "sensor_id",
+    "norad_id",
+    "epoch_us",
+    "angle_frame",
+    "angle_1",
+    "angle_2",
+    "range_km",
+    "range_rate_km_s",
+    "mag",
+    "rcs_m2",
+    "sigma_angle_deg",
+    "sigma_range_km",
+    "sigma_range_rate_km_s",
+    "quality",
+    "uncorrelated",
+    "sky_cell",
+)
+_POS = {name: i for i, name in enumerate(OBS_COLUMNS)}
+_EPOCH = _POS["epoch_us"]
+_VALUE_POS = {kw: _POS[col] for kw, col in _COLUMN.items()}
+_SIGMA_POS = {_POS[col]: _POS[sig] for col, sig in _SIGMA.items()}
+
+
 def _rows(
-    seg: TdmSegment, sensor_id: int, sensor: Sensor, norad: int | None, uncorrelated: bool
-) -> list[dict[str, Any]]:
-    """Wide rows: measurements of one epoch share a row unless a column would be overwritten."""
+    seg: TdmSegment, track_id: int, sensor_id: int, sensor: Sensor, norad: int | None, uncorrelated: bool
+) -> list[list[Any]]:
+    """Wide rows (in OBS_COLUMNS order): measurements of one epoch share a row unless a value
+    would be overwritten (then the epoch gets a second row)."""
     frame = seg.angle_frame.value if seg.angle_frame else None
-    quality = QUALITY_CODES.get(seg.quality, 0)
-    sigma = {
-        "sigma_angle_deg": sensor.angle_sigma_deg,
-        "sigma_range_km": sensor.range_sigma_km,
-        "sigma_range_rate_km_s": sensor.doppler_sigma_km_s,
+    template: list[Any] = [None] * len(OBS_COLUMNS)
+    template[_POS["track_id"]] = track_id
+    template[_POS["sensor_id"]] = sensor_id
+    template[_POS["norad_id"]] = norad
+    template[_POS["angle_frame"]] = frame
+    template[_POS["quality"]] = QUALITY_CODES.get(seg.quality, 0)
+    template[_POS["uncorrelated"]] = uncorrelated
+    default_sigma = {
+        _POS["sigma_angle_deg"]: sensor.angle_sigma_deg,
+        _POS["sigma_range_km"]: sensor.range_sigma_km,
+        _POS["sigma_range_rate_km_s"]: sensor.doppler_sigma_km_s,
     }
-    template: dict[str, Any] = {
-        "track_id": None,
-        "sensor_id": sensor_id,
-        "norad_id": norad,
-        "epoch_us": 0,
-        "angle_frame": frame,
-        "angle_1": None,
-        "angle_2": None,
-        "range_km": None,
-        "range_rate_km_s": None,
-        "mag": None,
-        "rcs_m2": None,
-        "sigma_angle_deg": None,
-        "sigma_range_km": None,
-        "sigma_range_rate_km_s": None,
-        "quality": quality,
-        "uncorrelated": uncorrelated,
-        "sky_cell": None,
-    }
-    rows: list[dict[str, Any]] = []
-    open_rows: dict[int, list[dict[str, Any]]] = {}
-    last_epoch: object = None
+    epoch_pos = _POS["epoch_us"]
+    rows: list[list[Any]] = []
+    open_rows: dict[int, list[list[Any]]] = {}
+    last: object = None
     us = 0
-    for obs in seg.observations:
-        col = _COLUMN.get(obs.type)
-        if col is None:
+    for epoch, key, value, sigma in zip(seg.epochs, seg.keywords, seg.values, seg.uncertainties, strict=True):
+        i = _VALUE_POS.get(key)
+        if i is None:
             continue
-        if obs.epoch is not last_epoch:
-            us = to_us(obs.epoch)
-            last_epoch = obs.epoch
+        if epoch is not last:
+            us = to_us(epoch)
+            last = epoch
         bucket = open_rows.get(us)
         row = None
         if bucket is not None:
-            for candidate in bucket:
-                if candidate[col] is None:
-                    row = candidate
-                    break
+            row = bucket[-1]
+            if row[i] is not None:
+                row = next((r for r in bucket if r[i] is None), None)
         if row is None:
             row = template.copy()
-            row["epoch_us"] = us
+            row[epoch_pos] = us
             rows.append(row)
             if bucket is None:
                 open_rows[us] = [row]
             else:
                 bucket.append(row)
-        row[col] = obs.value
-        sig = _SIGMA.get(col)
-        if sig is not None:
-            row[sig] = obs.uncertainty if obs.uncertainty is not None else sigma[sig]
-    if frame == "RADEC":
-        for row in rows:
-            if row["angle_1"] is not None and row["angle_2"] is not None:
-                row["sky_cell"] = cell_of_one(row["angle_1"], row["angle_2"])
+        row[i] = value
+        s = _SIGMA_POS.get(i)
+        if s is not None:
+            row[s] = sigma if sigma is not None else default_sigma[s]
+    if frame == "RADEC" and rows:
+        a1, a2, cell = _POS["angle_1"], _POS["angle_2"], _POS["sky_cell"]
+        paired = [r for r in rows if r[a1] is not None and r[a2] is not None]
+        if paired:
+            cells = cell_of(np.array([r[a1] for r in paired]), np.array([r[a2] for r in paired])).tolist()
+            for r, c in zip(paired, cells, strict=True):
+                r[cell] = c
     return rows
+
+
+def _insert_rows(conn: Connection, rows: list[list[Any]]) -> None:
+    """Insert observation rows within the caller's transaction, by the fastest bulk path.
+
+    SQLite: the Core INSERT compiled once, run by the driver's executemany on plain tuples
+    (SQLAlchemy's per-row dict processing would cost more than SQLite itself).
+    PostgreSQL (psycopg 3): COPY FROM STDIN on the same connection and transaction.
+    Other dialects: Core executemany.
+    """
+    name = conn.dialect.name
+    if name == "sqlite":
+        sql = str(observations.insert().compile(dialect=conn.dialect, column_keys=list(OBS_COLUMNS)))
+        for start in range(0, len(rows), INSERT_CHUNK):
+            conn.exec_driver_sql(sql, [tuple(r) for r in rows[start : start + INSERT_CHUNK]])
+    elif name == "postgresql" and conn.dialect.driver == "psycopg":
+        raw: Any = conn.connection.dbapi_connection  # a psycopg.Connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY {observations.name} ({', '.join(OBS_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            conn.execute(observations.insert(), [dict(zip(OBS_COLUMNS, r, strict=True)) for r in chunk])
 
 
 # --------------------------------------------------------------------------- OMM / TLE
