@@ -2,7 +2,9 @@
 
 Every child runs in its own session, so a Ctrl-C reaches only this supervisor, which then stops the
 children in order (web first, cluster last), waits for each, and kills what does not stop in time.
-If any child dies, everything is stopped and the exit status says so: nothing is left running.
+The job runner and gunicorn are restarted if they die (jobs survive: they live in the store and on
+the cluster); if the Dask scheduler or workers die, or a child keeps dying, everything is stopped and
+the exit status says so. Nothing is left running.
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT = 15.0
 
 
+RESTARTS = 5
+RESTART_WINDOW = 600.0
+
+
 @dataclass
 class Child:
     name: str
     args: list[str]
     env: dict[str, str]
+    restartable: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None)
+    restarts: list[float] = field(default_factory=list)
 
     def start(self) -> None:
         log.info("starting %s", self.name, extra={"command": " ".join(self.args)})
@@ -79,18 +87,14 @@ class Supervisor:
         try:
             if self.settings.dask.scheduler == "local":
                 self.env["WPS_DASK_SCHEDULER"] = self._start_local_cluster()
-            self._start(Child("job runner", [sys.executable, "-m", "wps_server.cli", "runner"], self.env))
-            self._start(Child("gunicorn", self._gunicorn_args(), self.env))
+            runner = [sys.executable, "-m", "wps_server.cli", "runner"]
+            self._start(Child("job runner", runner, self.env, restartable=True))
+            self._start(Child("gunicorn", self._gunicorn_args(), self.env, restartable=True))
             log.info("serving on http://%s:%d/wps", self.host, self.port)
             while not self._stopping:
-                dead = next((c for c in self.children if not c.alive()), None)
-                if dead is not None:
-                    log.error(
-                        "%s exited with status %s; stopping",
-                        dead.name,
-                        dead.process.returncode if dead.process else None,
-                    )
-                    return 1
+                for child in self.children:
+                    if not child.alive() and not self._stopping and not self._restart(child):
+                        return 1
                 time.sleep(0.5)
             return 0
         except (RuntimeError, OSError) as exc:
@@ -103,6 +107,19 @@ class Supervisor:
         for child in reversed(self.children):
             child.stop()
         self.children.clear()
+
+    def _restart(self, child: Child) -> bool:
+        status = child.process.returncode if child.process else None
+        now = time.monotonic()
+        child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW]
+        if not child.restartable or len(child.restarts) >= RESTARTS:
+            log.error("%s exited with status %s; stopping everything", child.name, status)
+            return False
+        log.warning("%s exited with status %s; restarting it", child.name, status)
+        child.stop()
+        child.restarts.append(now)
+        child.start()
+        return True
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)

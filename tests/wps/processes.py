@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wps_server.config import Settings
+from wps_server.tasks import gather
 from wps_server.errors import ProcessError
 from wps_server.process import (
     FORMATS,
@@ -72,6 +73,17 @@ def _dask_sum(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
     return {"total": sum(client.gather(futures))}
 
 
+def _nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _dask_sleep(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
+    client = ctx.client()
+    futures = client.map(_nap, [inputs.one("seconds")] * inputs.one("tasks"), pure=False)
+    return {"slept": sum(gather(futures, ctx, "napping"))}
+
+
 def test_processes(settings: Settings | None = None) -> list[Process]:
     return [
         Process(
@@ -125,6 +137,16 @@ def test_processes(settings: Settings | None = None) -> list[Process]:
             _fail,
             inputs=(LiteralInput("how", "How", allowed_values=("input", "crash")),),
             outputs=(LiteralOutput("never", "Never produced"),),
+        ),
+        Process(
+            "dask_sleep",
+            "Sleeping tasks on the Dask cluster",
+            _dask_sleep,
+            inputs=(
+                LiteralInput("tasks", "Tasks", "integer", value_range=(1, 1000)),
+                LiteralInput("seconds", "Seconds per task", "float", value_range=(0, 60)),
+            ),
+            outputs=(LiteralOutput("slept", "Task-seconds slept", "float"),),
         ),
         Process(
             "dask_sum",

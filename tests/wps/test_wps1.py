@@ -12,7 +12,7 @@ from pywps.tests import WpsClient
 from wps_server.wps1.parse import OWS, WPS, XLINK
 
 NS = {"wps": WPS, "ows": OWS, "xlink": XLINK}
-EXPECTED_PROCESSES = ["hello", "echo", "sleep", "fail", "dask_sum"]
+EXPECTED_PROCESSES = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_sum"]
 
 
 def xml(response: object) -> etree._Element:
