@@ -23,10 +23,7 @@ def gather(
 
     client = ctx.client()
     total = len(futures)
-    done = 0
-    pending = as_completed(futures, with_results=False, loop=client.loop)
-    for _ in pending:
-        done += 1
+    for done, _ in enumerate(as_completed(futures, with_results=False, loop=client.loop), start=1):
         ctx.progress(start + (end - start) * done / max(total, 1), f"{stage}: {done}/{total} tasks done")
         if ctx.cancelled():
             client.cancel(list(futures), force=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from wps_server.config import Settings
 from wps_server.cluster_client import SchedulerConnection
+from wps_server.config import Settings
 from wps_server.database import make_engine, migrate
 from wps_server.jobs.model import Job, JobError, OutputRecord, Status
 from wps_server.jobs.runner import Runner

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from wps_server.config import Settings
-from wps_server.tasks import gather
 from wps_server.errors import ProcessError
 from wps_server.process import (
     FORMATS,
@@ -23,6 +22,7 @@ from wps_server.process import (
     Process,
     ProcessInputs,
 )
+from wps_server.tasks import gather
 
 
 def _hello(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
