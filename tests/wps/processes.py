@@ -52,7 +52,7 @@ def _echo(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
 
 def _sleep(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
     seconds = inputs.one("seconds")
-    steps = max(1, int(seconds * 10))
+    steps = inputs.one("updates") or max(1, int(seconds * 10))
     for step in range(steps):
         if ctx.cancelled():
             raise ProcessError("cancelled")
@@ -128,7 +128,10 @@ def test_processes(settings: Settings | None = None) -> list[Process]:
             "sleep",
             "Sleep and report progress",
             _sleep,
-            inputs=(LiteralInput("seconds", "Seconds", "float", value_range=(0, 60)),),
+            inputs=(
+                LiteralInput("seconds", "Seconds", "float", value_range=(0, 60)),
+                LiteralInput("updates", "Progress updates", "integer", value_range=(1, 1000), min_occurs=0),
+            ),
             outputs=(LiteralOutput("slept", "Seconds slept", "float"),),
         ),
         Process(
