@@ -359,33 +359,37 @@ def _rows(
         _POS["sigma_range_rate_km_s"]: sensor.doppler_sigma_km_s,
     }
     epoch_pos = _POS["epoch_us"]
+    sigma_of = [_SIGMA_POS.get(i) for i in range(len(OBS_COLUMNS))]
     rows: list[list[Any]] = []
     open_rows: dict[int, list[list[Any]]] = {}
     last: object = None
-    us = 0
+    row: list[Any] = template
     for epoch, key, value, sigma in zip(seg.epochs, seg.keywords, seg.values, seg.uncertainties, strict=True):
         i = _VALUE_POS.get(key)
         if i is None:
             continue
-        if epoch is not last:
-            us = to_us(epoch)
+        if epoch is not last:  # the reader shares one datetime between lines of one epoch
             last = epoch
-        bucket = open_rows.get(us)
-        row = None
-        if bucket is not None:
-            row = bucket[-1]
-            if row[i] is not None:
-                row = next((r for r in bucket if r[i] is None), None)
-        if row is None:
-            row = template.copy()
-            row[epoch_pos] = us
-            rows.append(row)
+            us = to_us(epoch)
+            bucket = open_rows.get(us)
             if bucket is None:
+                row = template.copy()
+                row[epoch_pos] = us
+                rows.append(row)
                 open_rows[us] = [row]
             else:
-                bucket.append(row)
+                row = bucket[-1]
+        if row[i] is not None:  # a second value for this epoch: the next row of the epoch
+            bucket = open_rows[row[epoch_pos]]
+            found = next((r for r in bucket if r[i] is None), None)
+            if found is None:
+                found = template.copy()
+                found[epoch_pos] = row[epoch_pos]
+                rows.append(found)
+                bucket.append(found)
+            row = found
         row[i] = value
-        s = _SIGMA_POS.get(i)
+        s = sigma_of[i]
         if s is not None:
             row[s] = sigma if sigma is not None else default_sigma[s]
     if frame == "RADEC" and rows:

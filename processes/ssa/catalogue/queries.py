@@ -27,6 +27,7 @@ from processes.ssa.sky import angular_distance_deg, cone_cell_ranges
 
 DEFAULT_MAX_WINDOW = timedelta(days=31)
 MAX_LIMIT = 100_000
+MAX_IN_CELLS = 2000
 _TYPE_COLUMN = {
     ObservationType.ANGLE_1: "angle_1",
     ObservationType.ANGLE_2: "angle_2",
@@ -311,7 +312,7 @@ def query_observations(
         if sensor is not None:
             ids = [i for i, c in codes.items() if c == sensor]
             conds.append(observations.c.sensor_id == (ids[0] if ids else -1))
-        query = select(observations).where(*conds).order_by(observations.c.epoch_us, observations.c.id)
+        query = select(*_ROW_COLUMNS).where(*conds).order_by(observations.c.epoch_us, observations.c.id)
         if cone is None:
             rows = conn.execute(query.limit(limit + 1).offset(offset)).all()
         else:
@@ -319,11 +320,15 @@ def query_observations(
                 ranges = cone_cell_ranges(cone.ra_deg, cone.dec_deg, cone.radius_deg)
             except ValueError as exc:
                 raise QueryError(str(exc)) from None
-            query = query.where(or_(*(observations.c.sky_cell.between(lo, hi) for lo, hi in ranges)))
+            cells = [c for lo, hi in ranges for c in range(lo, hi + 1)]
+            if len(cells) <= MAX_IN_CELLS:  # lets the planner seek (cell, epoch range) per cell
+                query = query.where(observations.c.sky_cell.in_(cells))
+            else:
+                query = query.where(or_(*(observations.c.sky_cell.between(lo, hi) for lo, hi in ranges)))
             rows = _cone_page(conn, query, cone, offset, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        track_ids = {r.track_id for r in rows}
+        track_ids = {r[1] for r in rows}
         names = {}
         if track_ids:
             names = {
@@ -332,31 +337,76 @@ def query_observations(
                     select(tracks.c.id, tracks.c.designator).where(tracks.c.id.in_(track_ids))
                 )
             }
+    frames = {f.value: f for f in AngleFrame}
     result = [
         ObservationRow(
-            id=int(r.id),
-            track_id=int(r.track_id),
-            epoch=from_us(r.epoch_us),
-            sensor=codes.get(int(r.sensor_id), ""),
-            norad_id=None if r.norad_id is None else int(r.norad_id),
-            designator=names.get(int(r.track_id), ""),
-            angle_frame=AngleFrame(r.angle_frame) if r.angle_frame else None,
-            angle_1=r.angle_1,
-            angle_2=r.angle_2,
-            range_km=r.range_km,
-            range_rate_km_s=r.range_rate_km_s,
-            mag=r.mag,
-            rcs_m2=r.rcs_m2,
-            sigma_angle_deg=r.sigma_angle_deg,
-            sigma_range_km=r.sigma_range_km,
-            sigma_range_rate_km_s=r.sigma_range_rate_km_s,
-            quality=QUALITY_NAMES.get(int(r.quality), "RAW"),
-            uncorrelated=bool(r.uncorrelated),
-            sky_cell=r.sky_cell,
+            int(row_id),
+            int(track_id),
+            from_us(epoch_us),
+            codes.get(int(sensor_id), ""),
+            None if norad is None else int(norad),
+            names.get(int(track_id), ""),
+            frames.get(frame) if frame else None,
+            a1,
+            a2,
+            rng,
+            rate,
+            mag,
+            rcs,
+            s_angle,
+            s_range,
+            s_rate,
+            QUALITY_NAMES.get(int(quality), "RAW"),
+            bool(uncorrelated),
+            cell,
         )
-        for r in rows
+        for (
+            row_id,
+            track_id,
+            epoch_us,
+            sensor_id,
+            norad,
+            frame,
+            a1,
+            a2,
+            rng,
+            rate,
+            mag,
+            rcs,
+            s_angle,
+            s_range,
+            s_rate,
+            quality,
+            uncorrelated,
+            cell,
+        ) in rows
     ]
     return ObservationPage(result, offset, limit, offset + limit if more else None)
+
+
+_ROW_COLUMNS = tuple(
+    observations.c[name]
+    for name in (
+        "id",
+        "track_id",
+        "epoch_us",
+        "sensor_id",
+        "norad_id",
+        "angle_frame",
+        "angle_1",
+        "angle_2",
+        "range_km",
+        "range_rate_km_s",
+        "mag",
+        "rcs_m2",
+        "sigma_angle_deg",
+        "sigma_range_km",
+        "sigma_range_rate_km_s",
+        "quality",
+        "uncorrelated",
+        "sky_cell",
+    )
+)
 
 
 def _cone_page(conn: Connection, query: Select[Any], cone: Cone, offset: int, wanted: int) -> list[Any]:
