@@ -353,3 +353,11 @@ def test_sensor_files(engine: Engine, tmp_path: Path, ssa_data: Path) -> None:
         load_sensors(engine, bad)
     assert (info.value.line, info.value.keyword) == (6, "kind")
     assert "A" not in [s.code for s in list_sensors(engine)]  # all or nothing
+
+
+def test_repeated_keyword_at_one_epoch_gets_a_second_row(catalogue: Engine) -> None:
+    message = GOOD.replace("DATA_STOP", "ANGLE_1 = 2026-09-20T23:19:58.040 270.3\nDATA_STOP")
+    summary = ingest(catalogue, message.encode(), "repeat", "test")
+    assert (summary.n_observations, summary.n_rows) == (3, 2)
+    rows = all_rows(catalogue)
+    assert sorted((r.angle_1, r.angle_2) for r in rows) == [(270.2618558, -7.0726011), (270.3, None)]
