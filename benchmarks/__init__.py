@@ -1,0 +1,1 @@
+"""Benchmarks, side by side with the alternative a user would pick; run with `make bench`."""
