@@ -106,7 +106,7 @@ def timed(url: str) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def latencies(endpoints: dict[str, str], rounds: int, per_round: int) -> dict[str, dict[str, list[float]]]:
