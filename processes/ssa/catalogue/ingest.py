@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -301,7 +302,7 @@ def _store_tdm(conn: Connection, tdm: Tdm, summary: IngestSummary, now_us: int) 
         )
         for row in rows:
             row[0] = track_id
-        _insert_rows(conn, rows)
+        _insert_rows(conn, rows, _used_columns(seg, sensor, norad))
         summary.n_tracks += 1
         summary.n_uncorrelated_tracks += uncorrelated
         summary.n_rows += len(rows)
@@ -402,19 +403,47 @@ def _rows(
     return rows
 
 
-def _insert_rows(conn: Connection, rows: list[list[Any]]) -> None:
+def _used_columns(seg: TdmSegment, sensor: Sensor, norad: int | None) -> tuple[int, ...]:
+    """Positions of the columns a segment's rows can fill (the others are NULL in every row)."""
+    kinds = set(seg.keywords)
+    present = {_POS[col] for kw, col in _COLUMN.items() if kw in kinds}
+    given = any(u is not None for u in seg.uncertainties)
+    defaults = {
+        "angle_1": sensor.angle_sigma_deg,
+        "angle_2": sensor.angle_sigma_deg,
+        "range_km": sensor.range_sigma_km,
+        "range_rate_km_s": sensor.doppler_sigma_km_s,
+    }
+    for col, sig in _SIGMA.items():
+        if _POS[col] in present and (given or defaults[col] is not None):
+            present.add(_POS[sig])
+    if seg.angle_frame is not None:
+        present.add(_POS["angle_frame"])
+        if seg.angle_frame is AngleFrame.RADEC:
+            present.add(_POS["sky_cell"])
+    if norad is not None:
+        present.add(_POS["norad_id"])
+    fixed = ("track_id", "sensor_id", "epoch_us", "quality", "uncorrelated")
+    return tuple(sorted(present | {_POS[c] for c in fixed}))
+
+
+def _insert_rows(conn: Connection, rows: list[list[Any]], used: tuple[int, ...]) -> None:
     """Insert observation rows within the caller's transaction, by the fastest bulk path.
 
-    SQLite: the Core INSERT compiled once, run by the driver's executemany on plain tuples
-    (SQLAlchemy's per-row dict processing would cost more than SQLite itself).
+    SQLite: the Core INSERT of the ``used`` columns compiled once, run by the driver's
+    executemany on plain tuples. SQLAlchemy's per-row dict processing would cost more than
+    SQLite itself, and so would binding the always-NULL columns (Python's sqlite3 binds None
+    through its adapter lookup).
     PostgreSQL (psycopg 3): COPY FROM STDIN on the same connection and transaction.
     Other dialects: Core executemany.
     """
     name = conn.dialect.name
     if name == "sqlite":
-        sql = str(observations.insert().compile(dialect=conn.dialect, column_keys=list(OBS_COLUMNS)))
+        keys = [OBS_COLUMNS[i] for i in used]
+        sql = str(observations.insert().compile(dialect=conn.dialect, column_keys=keys))
+        pick = itemgetter(*used)
         for start in range(0, len(rows), INSERT_CHUNK):
-            conn.exec_driver_sql(sql, [tuple(r) for r in rows[start : start + INSERT_CHUNK]])
+            conn.exec_driver_sql(sql, [pick(r) for r in rows[start : start + INSERT_CHUNK]])
     elif name == "postgresql" and conn.dialect.driver == "psycopg":
         raw: Any = conn.connection.dbapi_connection  # a psycopg.Connection
         with (
