@@ -67,6 +67,14 @@ class NoSuchJob(OWSError):
     code = "NoSuchJob"
 
 
+class NoSuchProcess(OWSError):
+    code = "NoSuchProcess"
+
+
+class ResultNotReady(OWSError):
+    code = "ResultNotReady"
+
+
 class NoApplicableCode(OWSError):
     code = "NoApplicableCode"
 

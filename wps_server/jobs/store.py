@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -228,6 +228,22 @@ class JobStore:
         finished = [s.value for s in Status if s.finished]
         with self._begin() as db:
             db.execute(jobs.delete().where(jobs.c.id.in_(job_ids), jobs.c.status.in_(finished)))
+
+    def search(
+        self,
+        limit: int,
+        offset: int = 0,
+        process_ids: Sequence[str] = (),
+        statuses: Sequence[Status] = (),
+    ) -> list[Job]:
+        """One page of jobs, newest first, optionally only of these processes and in these states."""
+        query = jobs.select().order_by(jobs.c.created.desc(), jobs.c.id).limit(limit).offset(offset)
+        if process_ids:
+            query = query.where(jobs.c.process_id.in_(list(process_ids)))
+        if statuses:
+            query = query.where(jobs.c.status.in_([s.value for s in statuses]))
+        with self.engine.connect() as db:
+            return [_to_job(row) for row in db.execute(query).mappings()]
 
     def list(self, limit: int = 100, status: Status | None = None) -> list[Job]:
         query = jobs.select().order_by(jobs.c.created.desc()).limit(limit)

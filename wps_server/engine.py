@@ -1,0 +1,174 @@
+"""What every interface does with processes and jobs, free of any dialect: check a request, run it now
+or queue it, look a job up, list jobs, dismiss one, and read an output back.
+
+WPS 2.0.0 and OGC API - Processes build their documents on this; the WPS 1.0.0 service
+(:mod:`wps_server.service`) does the same steps itself. One store and one process list serve all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from wps_server.cluster_client import SchedulerConnection
+from wps_server.config import Settings
+from wps_server.errors import InvalidParameterValue, ServerBusy
+from wps_server.execution import RunContext, dismiss_job, run_job
+from wps_server.inputs import check_execute
+from wps_server.jobs.model import Job, OutputRecord, Status
+from wps_server.jobs.store import JobStore, heartbeat
+from wps_server.operations import Execute
+from wps_server.process import Process
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    """One output as bytes with its media type, for raw responses."""
+
+    identifier: str
+    content_type: str
+    body: bytes
+    filename: str | None = None
+
+
+class Engine:
+    """The processes and the job store behind every interface."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        processes: Mapping[str, Process],
+        store: JobStore,
+        scheduler: SchedulerConnection,
+    ) -> None:
+        self.settings = settings
+        self.processes = dict(processes)
+        self.store = store
+        self.scheduler = scheduler
+
+    def process(self, identifier: str) -> Process | None:
+        return self.processes.get(identifier)
+
+    # -- running -----------------------------------------------------------------------------------
+    def check(self, process: Process, request: Execute) -> None:
+        check_execute(process, request, self.settings.inputs)
+
+    def submit(self, process: Process, request: Execute) -> Job:
+        """Queue an asynchronous job for the runner; the request must have been checked."""
+        if not (process.status_supported and process.store_supported):
+            raise InvalidParameterValue(f"process {process.identifier} runs synchronously only", "mode")
+        if self.store.count(Status.ACCEPTED) >= self.settings.jobs.max_queued:
+            raise ServerBusy(f"{self.settings.jobs.max_queued} jobs are already waiting; try again later")
+        job = Job(
+            id=str(uuid.uuid4()),
+            process_id=process.identifier,
+            request=request,
+            message="Accepted, waiting in the queue",
+        )
+        self.store.create(job)
+        log.info("job accepted", extra={"job_id": job.id, "process_id": process.identifier})
+        stored = self.store.get(job.id)
+        return stored if stored is not None else job
+
+    def run(self, process: Process, request: Execute) -> Job:
+        """Run a job in this worker and return it finished, as the store has it."""
+        job = Job(
+            id=str(uuid.uuid4()),
+            process_id=process.identifier,
+            request=request,
+            status=Status.RUNNING,
+            message="Running",
+        )
+        self.store.create(job, sync=True)
+        context = RunContext(
+            job_id=job.id,
+            workdir=self.settings.jobs_dir / job.id,
+            report=lambda percent, message: self.store.progress(job.id, percent, message),
+            client_factory=self.scheduler.client,
+        )
+        with heartbeat(self.store, job.id):
+            outcome = run_job(process, job, self.settings, context)
+        self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error)
+        finished = self.store.get(job.id)
+        assert finished is not None
+        return finished
+
+    # -- jobs --------------------------------------------------------------------------------------
+    def job(self, job_id: str) -> Job | None:
+        """The job with this id, if it exists and its process is still offered."""
+        if not is_uuid(job_id):
+            return None
+        job = self.store.get(job_id)
+        return job if job is not None and job.process_id in self.processes else None
+
+    def dismiss(self, job_id: str) -> Job | None:
+        """Dismiss a job (whatever its state) and remove its files; None if there is no such job."""
+        if self.job(job_id) is None:
+            return None
+        dismiss_job(self.settings, self.store, job_id, "The job was dismissed")
+        return self.store.get(job_id)
+
+    def jobs(
+        self,
+        limit: int,
+        offset: int = 0,
+        process_ids: Sequence[str] = (),
+        statuses: Sequence[Status] = (),
+    ) -> list[Job]:
+        return self.store.search(limit, offset, process_ids, statuses)
+
+    def expiration(self, job: Job) -> datetime | None:
+        """When a finished job and its outputs will be deleted."""
+        if job.finished is None or not job.status.finished:
+            return None
+        return job.finished + timedelta(days=self.settings.jobs.retention_days)
+
+    def raw_output(self, job: Job, record: OutputRecord) -> RawOutput:
+        if record.kind == "complex" and record.file:
+            body = (self.settings.outputs_dir / job.id / record.file).read_bytes()
+            return RawOutput(
+                record.identifier, record.mime_type or "application/octet-stream", body, record.file
+            )
+        if record.kind == "literal":
+            return RawOutput(record.identifier, "text/plain; charset=utf-8", (record.value or "").encode())
+        corners = " ".join(map(str, (*record.lower, *record.upper)))
+        return RawOutput(record.identifier, "text/plain; charset=utf-8", f"{corners} {record.crs}".encode())
+
+    def selected_outputs(self, job: Job) -> list[OutputRecord]:
+        """The outputs the request asked for (all of them when it named none), in process order."""
+        wanted = {o.identifier for o in job.request.outputs}
+        if job.request.raw_output is not None:
+            wanted.add(job.request.raw_output.identifier)
+        return [o for o in job.outputs if not wanted or o.identifier in wanted]
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def utc_text(moment: datetime | None) -> str:
+    """ISO 8601 with a Z, to the second, as both XML and JSON documents print times."""
+    value = moment or datetime.now(UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def multipart(parts: Sequence[RawOutput]) -> tuple[str, bytes]:
+    """Several raw outputs in one multipart/related body, each part named by its output id."""
+    boundary = f"wps-{uuid.uuid4().hex}"
+    chunks: list[bytes] = []
+    for part in parts:
+        head = (
+            f"--{boundary}\r\nContent-Type: {part.content_type}\r\nContent-ID: <{part.identifier}>\r\n"
+            f"Content-Length: {len(part.body)}\r\n\r\n"
+        )
+        chunks += [head.encode(), part.body, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return f'multipart/related; boundary="{boundary}"', b"".join(chunks)
