@@ -11,11 +11,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.config import Settings
 from wps_server.database import make_engine
+from wps_server.engine import Engine
 from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported
 from wps_server.jobs.store import JobStore
+from wps_server.ogcapi import blueprint as ogcapi
 from wps_server.process import Process
 from wps_server.registry import load_processes
 from wps_server.service import Reply, WPSService
+from wps_server.wps2.service import WPS2Service
 
 log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -33,6 +36,9 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_size
     app.extensions["wps"] = service
+    engine = Engine(settings, service.processes, service.store, service.scheduler)
+    wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
+    ogcapi.register(app, engine, settings)
 
     def service_url() -> str:
         return settings.url or request.url_root.rstrip("/") + "/wps"
@@ -45,11 +51,13 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     @app.route("/wps", methods=["GET", "POST"])
     def wps() -> Response:
         if request.method == "GET":
-            return reply(service.get(request.args.to_dict(), service_url()))
+            args = request.args.to_dict()
+            return reply(wps2.dispatch_get(args, service_url()) or service.get(args, service_url()))
         body = request.get_data(cache=False)
         if not body.strip() and request.form:
-            return reply(service.get(request.form.to_dict(), service_url()))
-        return reply(service.post(body, service_url()))
+            args = request.form.to_dict()
+            return reply(wps2.dispatch_get(args, service_url()) or service.get(args, service_url()))
+        return reply(wps2.dispatch_post(body, service_url()) or service.post(body, service_url()))
 
     @app.get("/wps/status/<job_id>")
     def status(job_id: str) -> Response:
@@ -93,6 +101,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
                     "DescribeProcess (all)",
                     f"{url}?service=WPS&amp;version=1.0.0&amp;request=DescribeProcess&amp;identifier=all",
                 ),
+                ("OGC API - Processes", "ogcapi"),
                 ("Health", "health"),
                 ("Source code (AGPL-3.0)", settings.metadata.source_url),
             )
@@ -100,13 +109,21 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         page = f"<!doctype html><title>{settings.metadata.title}</title><h1>{settings.metadata.title}</h1><ul>{links}</ul>"
         return Response(page, content_type="text/html; charset=utf-8")
 
+    @app.errorhandler(NotFound)
+    def not_found(exc: HTTPException) -> Response | HTTPException:
+        return ogcapi.http_problem(exc) if ogcapi.owns(request.path) else exc
+
     @app.errorhandler(RequestEntityTooLarge)
-    def too_large(_exc: HTTPException) -> Response:
+    def too_large(exc: HTTPException) -> Response:
+        if ogcapi.owns(request.path):
+            return ogcapi.http_problem(exc)
         limit = settings.max_request_size
         return reply(service.error(FileSizeExceeded(f"the request is larger than {limit} bytes", "request")))
 
     @app.errorhandler(MethodNotAllowed)
-    def bad_method(_exc: HTTPException) -> Response:
+    def bad_method(exc: HTTPException) -> Response:
+        if ogcapi.owns(request.path):
+            return ogcapi.http_problem(exc)
         answer = service.error(
             OperationNotSupported(f"HTTP {request.method} is not supported here", "request")
         )
@@ -118,6 +135,8 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     def internal(exc: Exception) -> Response | HTTPException:
         if isinstance(exc, HTTPException):
             return exc
+        if ogcapi.owns(request.path):
+            return ogcapi.internal_problem()
         log.exception("unhandled error on %s", request.path)
         return reply(
             service.error(NoApplicableCode("internal server error; the operator's log has the details"))
