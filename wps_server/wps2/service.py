@@ -23,7 +23,7 @@ from wps_server.errors import (
     ResultNotReady,
 )
 from wps_server.jobs.model import Job, Status
-from wps_server.operations import DescribeProcess, Execute
+from wps_server.operations import DescribeProcess, Execute, GetCapabilities
 from wps_server.process import Process
 from wps_server.service import Reply
 from wps_server.wps2 import documents
@@ -66,10 +66,13 @@ class WPS2Service:
         version, root = xml_version(body)
         if root is None:
             return None
-        in_wps2 = etree.QName(root).namespace == WPS
-        if version != VERSION and not in_wps2:
+        if etree.QName(root).namespace == WPS:
+            return self._answer(lambda: parse_xml_request(root), url)
+        if version != VERSION:
             return None
-        return self._answer(lambda: parse_xml_request(root), url)
+        # a WPS 1.0.0 GetCapabilities whose AcceptVersions prefers 2.0.0
+        request = GetCapabilities((VERSION,), root.get("language"))
+        return self._answer(lambda: Capabilities(VERSION, request), url)
 
     def error(self, error: OWSError) -> Reply:
         return Reply(error.http_status, XML, documents.exception_report(error, self.settings.language))
