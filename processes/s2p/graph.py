@@ -226,14 +226,7 @@ def build_graph(
     for t in tiles:
         for i in pairs:
             neighbours = [pointing[(n, i)] for n in t.neighbours]
-            rect = add(
-                Stage.RECTIFICATION,
-                neighbours,
-                (t.index, i),
-                tile=t,
-                pair=i,
-                global_pointing_key=global_pointing.key,
-            )
+            rect = add(Stage.RECTIFICATION, neighbours, (t.index, i), tile=t, pair=i)
             matching[(t.index, i)] = add(Stage.MATCHING, [rect], (t.index, i), tile=t, pair=i)
 
     clouds: dict[int, Delayed] = {}

@@ -15,6 +15,7 @@ on a filesystem shared by all workers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -61,8 +62,6 @@ class StepCall:
     pair: int | None = None
     #: All tiles: for reductions only.
     tiles: tuple[Tile, ...] = ()
-    #: Dask key of the global pointing task, for a rectification whose tile has no local pointing.
-    global_pointing_key: str | tuple[Any, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -270,21 +269,37 @@ _STEP_FUNCTIONS: dict[Stage, Callable[[StepCall, dict[str, Any]], None]] = {
 
 
 def _wait_for_global_pointing(call: StepCall) -> None:
-    """A tile without its own pointing correction uses the global one: wait for that task.
+    """A tile without its own pointing correction uses the global one: wait until it is complete.
 
-    The wait secedes from the worker's thread pool, so the global task can run meanwhile.
-    Tiles with a local correction (the usual case) start as soon as their neighbours'
-    matches exist, before the global reduction.
+    This is the one data-dependent edge of the graph: tiles with a local correction (the
+    usual case) start as soon as their neighbours' matches exist, before the global
+    reduction. The wait polls the reduction's completion marker on the shared filesystem
+    and secedes from the worker's thread pool meanwhile, so the reduction itself can run.
     """
     assert call.tile is not None
     if (Path(call.tile.dir) / f"pair_{call.pair}" / "pointing.txt").exists():
         return
-    if call.global_pointing_key is None:
-        return
-    from distributed import Future, worker_client
+    reduction = dataclasses.replace(call, stage=Stage.GLOBAL_POINTING, tile=None, pair=None)
+    cancel_flag = Path(call.job_dir) / CANCEL_FLAG_NAME
+    deadline = time.monotonic() + call.timeout_seconds
+    try:
+        from distributed import rejoin, secede
 
-    with worker_client() as client:
-        Future(call.global_pointing_key, client=client).result()
+        secede()
+        seceded = True
+    except ValueError:  # not in a Dask worker
+        seceded = False
+    try:
+        while not _is_complete(reduction):
+            if cancel_flag.exists():
+                raise StereoCancelledError(call.stage.value)
+            if time.monotonic() > deadline:
+                reason = "the global pointing correction it needs did not finish in time"
+                raise TileFailedError(call.where, call.stage.value, reason)
+            time.sleep(_LOCK_POLL_SECONDS)
+    finally:
+        if seceded:
+            rejoin()
 
 
 def _fail_reason(exc: BaseException) -> str:

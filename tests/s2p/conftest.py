@@ -19,7 +19,7 @@ def dask_client() -> Iterator[distributed.Client]:
     """A real 2-process LocalCluster (no dashboard: other suites may run beside this one)."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

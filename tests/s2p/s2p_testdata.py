@@ -24,7 +24,12 @@ def pair_config() -> dict[str, Any]:
     return config
 
 
-def pair_request(roi: str | None = None, tile_size: int | None = None, **overrides: Any) -> StereoRequest:
+def pair_request(
+    roi: str | None = None,
+    tile_size: int | None = None,
+    options: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> StereoRequest:
     """The test pair's configuration as a validated request (optionally on another ROI or tiling)."""
     config = pair_config()
     r = config["roi"]
@@ -33,6 +38,6 @@ def pair_request(roi: str | None = None, tile_size: int | None = None, **overrid
         roi_pixels=roi or f"{r['x']},{r['y']},{r['w']},{r['h']}",
         tile_size=tile_size or config["tile_size"],
         dsm_resolution=config["dsm_resolution"],
-        s2p_options={k: v for k, v in config.items() if k not in _REQUEST_KEYS},
+        s2p_options={**{k: v for k, v in config.items() if k not in _REQUEST_KEYS}, **(options or {})},
         **overrides,
     )

@@ -63,3 +63,18 @@ def test_step_timeout_fails_the_tile_and_names_it(dask_client: distributed.Clien
     assert info.value.tile.startswith("#0 (x=400, y=400")
     assert "timed out" in info.value.reason
     assert not (tmp_path / "s2p" / "dsm.tif").exists()
+
+
+def test_tiles_without_local_pointing_wait_for_the_global_one(
+    dask_client: distributed.Client, tmp_path: Path
+) -> None:
+    """With no SIFT match accepted, no tile has a local correction: rectification must wait (inside
+    the task, seceded from the worker) for the global reduction, which is not a static edge."""
+    request = pair_request(roi=SMALL_ROI, tile_size=200, options={"sift_match_thresh": 0.0})
+    result = run_stereo(request, tmp_path, dask_client, lambda p, m: None, lambda: False)
+    assert not list(tmp_path.glob("s2p/tiles/*/*/pair_1/pointing.txt"))
+    global_done = next(r.finished_at for r in result.reports if r.stage == "global_pointing_correction")
+    rectifications = [r for r in result.reports if r.stage == "rectification_pair"]
+    assert len(rectifications) == 2
+    assert all(r.finished_at >= global_done for r in rectifications)
+    assert result.dsm_path.exists()
