@@ -127,3 +127,15 @@ class StereoCancelledError(S2PError):
         self._init_args = (stage,)
         self.stage = stage
         super().__init__(f"stereo run cancelled during stage {stage!r}")
+
+
+class WorkdirInUseError(S2PError):
+    """The work directory holds a job of another configuration (a directory serves one request)."""
+
+    def __init__(self, workdir: str) -> None:
+        self._init_args = (workdir,)
+        self.workdir = workdir
+        super().__init__(
+            f"work directory {workdir} already holds an s2p job with another configuration;"
+            " use a new directory per request (only the same request can resume in it)"
+        )

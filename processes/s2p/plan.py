@@ -22,6 +22,7 @@ import s2p.common
 import s2p.config
 import s2p.initialization
 
+from .errors import NoOverlapError, WorkdirInUseError
 from .inputs import StereoRequest
 from .s2p_state import S2P_LOCK, default_config, install_config
 
@@ -291,12 +292,12 @@ def prepare_job(request: StereoRequest, job_dir: Path) -> JobPlan:
         config = _serialisable_config(s2p.config.cfg)
         install_config(default_config())
     if not tiles:
-        from .errors import NoOverlapError
-
         names = [i.name for i in request.images]
         raise NoOverlapError(names[0], ", ".join(names[1:]), 0.0)
     config_text = json.dumps(config, indent=1, sort_keys=True, default=_json_default)
     config_path = job_dir / JOB_CONFIG_NAME
+    if config_path.exists() and config_path.read_text() != config_text:
+        raise WorkdirInUseError(str(job_dir))
     write_atomically(config_path, config_text)
     plan = JobPlan(
         job_dir=str(job_dir),

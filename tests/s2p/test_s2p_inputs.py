@@ -251,6 +251,7 @@ def test_s2p_options_as_json_text() -> None:
         errors.InvalidOptionValueError("x", 1, "bad"),
         errors.TileFailedError("#0", "stereo_matching", "boom"),
         errors.StereoCancelledError("stereo_matching"),
+        errors.WorkdirInUseError("/tmp/job"),
     ],
 )
 def test_errors_survive_pickling(error: errors.S2PError) -> None:
