@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from distributed.diagnostics.plugin import SchedulerPlugin
@@ -90,7 +90,6 @@ class JobEventLog:
 
     events: JobEvents | None = None
     error: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class JobEventsPlugin(SchedulerPlugin):

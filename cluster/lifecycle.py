@@ -194,6 +194,20 @@ def _run_shared(
             )
 
 
+@dataclass
+class _PerJob:
+    """What a per-job cluster has opened so far, for teardown."""
+
+    profile: ClusterProfile
+    job_id: str
+    requested_at: float
+    registry: ClusterRegistry | None
+    events: JobEventLog | None
+    cluster: Any = None
+    client: Client | None = None
+    record: ClusterRecord | None = None
+
+
 def _run_per_job(
     profile: ClusterProfile,
     n_workers: int,
@@ -204,86 +218,76 @@ def _run_per_job(
     durations: Mapping[str, float],
     close_timeout: float,
 ) -> Iterator[Client]:
-    cluster: Any = None
-    client: Client | None = None
-    record: ClusterRecord | None = None
+    job = _PerJob(profile, job_id, requested_at, registry, events)
     try:
         try:
-            cluster = build_cluster(profile, n_workers, job_id)
+            job.cluster = build_cluster(profile, n_workers, job_id)
         except Exception as exc:
             raise ClusterStartError(
                 f"cannot start a {profile.kind} cluster for profile {profile.name!r}: {exc}"
             ) from exc
         if registry is not None:
-            record = registry.register(
+            job.record = registry.register(
                 job_id=job_id,
                 profile=profile.name,
                 kind=profile.kind,
-                name=str(getattr(cluster, "name", cluster_name(job_id))),
-                scheduler_address=str(cluster.scheduler_address),
-                namespace=getattr(cluster, "namespace", None) if profile.kind == "kubernetes" else None,
+                name=str(getattr(job.cluster, "name", cluster_name(job_id))),
+                scheduler_address=str(job.cluster.scheduler_address),
+                namespace=getattr(job.cluster, "namespace", None) if profile.kind == "kubernetes" else None,
             )
-        client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
+        client = job.client = Client(job.cluster, timeout=CONNECT_TIMEOUT_S)
         if durations:  # remote schedulers (Kubernetes, SSH) do not see this process's config
             apply_task_durations(client, durations)
         if events is not None:
             _guard(events, "install", lambda: install_collector(client, job_id))
         yield client
     except BaseException:
-        _teardown(
-            profile, cluster, client, record, registry, events, requested_at, job_id, close_timeout, False
-        )
+        _teardown(job, close_timeout, raise_on_error=False)
         raise
-    _teardown(profile, cluster, client, record, registry, events, requested_at, job_id, close_timeout, True)
+    _teardown(job, close_timeout, raise_on_error=True)
 
 
-def _teardown(
-    profile: ClusterProfile,
-    cluster: Any,
-    client: Client | None,
-    record: ClusterRecord | None,
-    registry: ClusterRegistry | None,
-    events: JobEventLog | None,
-    requested_at: float,
-    job_id: str,
-    close_timeout: float,
-    raise_on_error: bool,
-) -> None:
-    """Collect events, close the client and the cluster; never raise unless ``raise_on_error``."""
+def _teardown(job: _PerJob, close_timeout: float, *, raise_on_error: bool) -> None:
+    """Collect events, close the client, then the cluster, whatever happens in the steps before.
+
+    Raises :class:`ClusterCloseError` only with ``raise_on_error`` (the job itself did not raise).
+    """
     collected = None
-    if events is not None and client is not None:
-        collected = _guard(
-            events,
-            "collect",
-            lambda: fetch_events(
-                client, job_id, profile=profile.name, shared=False, requested_at=requested_at
-            ),
-        )
-    if client is not None:
-        try:
-            client.close()
-        except Exception:
-            log.exception("closing the client of job %s failed", job_id)
     close_error: BaseException | None = None
-    if cluster is not None:
-        try:
-            cluster.close(timeout=close_timeout)
-        except BaseException as exc:  # also KeyboardInterrupt during close: keep the record for the sweep
-            close_error = exc
-            log.exception(
-                "closing the %s cluster of job %s failed; left for the orphan sweep", profile.kind, job_id
+    try:
+        client = job.client
+        if job.events is not None and client is not None:
+            collected = _guard(
+                job.events,
+                "collect",
+                lambda: fetch_events(
+                    client, job.job_id, profile=job.profile.name, shared=False, requested_at=job.requested_at
+                ),
             )
+    finally:
+        try:
+            if job.client is not None:
+                job.client.close()
+        except Exception:
+            log.exception("closing the client of job %s failed", job.job_id)
+        finally:
+            if job.cluster is not None:
+                try:
+                    job.cluster.close(timeout=close_timeout)
+                except BaseException as exc:  # KeyboardInterrupt too: the record stays for the sweep
+                    close_error = exc
+                    log.exception("closing the cluster of job %s failed; left for the sweep", job.job_id)
     closed_at = time.time()
-    if events is not None:
+    if job.events is not None:
         if collected is not None:
-            events.events = replace(collected, closed_at=closed_at)
-        elif events.error is None:
-            events.error = "the cluster never started" if cluster is None else "no events collected"
-    if close_error is None and record is not None and registry is not None:
-        registry.remove(record)
+            job.events.events = replace(collected, closed_at=closed_at)
+        elif job.events.error is None:
+            job.events.error = "the cluster never started" if job.cluster is None else "no events collected"
+    if close_error is None and job.record is not None and job.registry is not None:
+        job.registry.remove(job.record)
     if close_error is not None and raise_on_error:
         raise ClusterCloseError(
-            f"the {profile.kind} cluster of job {job_id} did not close: {close_error}"
+            f"the {job.profile.kind} cluster of job {job.job_id} did not close: {close_error}"
         ) from close_error
 
 

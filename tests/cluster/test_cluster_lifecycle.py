@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import dask.config
+import psutil
 import pytest
 from cluster_testkit import boom, start_scheduler, stop, tile
 from distributed import Client
 
-from cluster.errors import ClusterStartError
+from cluster.errors import ClusterCloseError, ClusterStartError
 from cluster.events import JobEventLog
 from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
 from cluster.profiles import ClusterProfile, parse_profile
@@ -183,3 +184,31 @@ def test_sweep_closes_the_cluster_of_a_dead_process(tmp_path: Path) -> None:
         assert left == ["cloud", "owned", "running"]
     finally:
         stop(scheduler)
+
+
+def test_a_cluster_that_does_not_close_in_time_stays_registered(tmp_path: Path) -> None:
+    """After a timed-out close the cluster object is unusable (its loop is stopped): the record stays
+    for the sweep, and the job sees ClusterCloseError."""
+    registry = ClusterRegistry(tmp_path / "open")
+    clusters = []
+    started = time.time()
+    opened = open_cluster(per_job_profile(), 1, "job-late", registry=registry, close_timeout=1e-6)
+    with pytest.raises(ClusterCloseError, match="did not close"), opened as client:
+        clusters.append(client.cluster)
+        assert client.submit(tile, 2, key="tile-0").result() == 4
+    try:
+        [record] = registry.records()
+        assert record.job_id == "job-late"
+        # the owner (this process) is alive: the sweep leaves it alone
+        [outcome] = sweep_orphans(registry, set(), timeout=2)
+        assert outcome.action == "owner-alive"
+    finally:  # reap the worker processes the interrupted close left behind
+        workers = [
+            child
+            for child in psutil.Process().children(recursive=True)
+            if child.create_time() >= started - 1 and "spawn_main" in " ".join(child.cmdline())
+        ]
+        for child in workers:
+            child.kill()
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == []
