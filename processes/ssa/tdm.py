@@ -1,6 +1,7 @@
 """CCSDS Tracking Data Message (TDM 1.0/2.0) reader and writers, KVN and XML.
 
 Only TIME_SYSTEM = UTC is accepted. Every error names the line, the keyword and the reason.
+XML is streamed (lxml iterparse, hardened like ``safexml.parse_xml``): memory stays flat.
 Epochs are kept to the microsecond; values are floats written back with ``repr`` (exact).
 """
 
@@ -14,7 +15,7 @@ from lxml import etree
 from processes.ssa.epochs import format_epoch, parse_epoch
 from processes.ssa.errors import MessageError, MessageTooLargeError
 from processes.ssa.records import AngleFrame, Observation, Tdm, TdmSegment
-from processes.ssa.safexml import local_name, parse_xml, text_of
+from processes.ssa.safexml import iter_xml, local_name, text_of
 from processes.ssa.textio import (
     DEFAULT_MAX_BYTES,
     MAX_LINE_CHARS,
@@ -411,88 +412,130 @@ def _read_kvn(text: str, max_observations: int) -> Tdm:
     return tdm
 
 
+_XML_PARENTS = {
+    "tdm": ("", "ndm"),
+    "header": ("tdm",),
+    "body": ("tdm",),
+    "segment": ("body",),
+    "metadata": ("segment",),
+    "data": ("segment",),
+    "observation": ("data",),
+}
+
+
 def _read_xml(data: bytes | str, max_bytes: int, max_observations: int) -> Tdm:
-    root = parse_xml(data, max_bytes)
-    if local_name(root) == "ndm":
-        inner = [child for child in root if local_name(child) == "tdm"]
-        if len(inner) != 1:
-            raise MessageError(root.sourceline or 0, "ndm", "an <ndm> wrapper must hold exactly one <tdm>")
-        root = inner[0]
-    if local_name(root) != "tdm":
-        raise MessageError(root.sourceline or 0, local_name(root), "root element must be <tdm>")
-    version = root.get("version", "")
-    if root.get("id") != "CCSDS_TDM_VERS" or version not in VERSIONS:
-        raise MessageError(
-            root.sourceline or 0, "CCSDS_TDM_VERS", f"id/version attributes not a supported TDM ({version!r})"
-        )
-    tdm = Tdm(version=version)
+    """Stream a TDM in NDM/XML: each <observation> is consumed and freed as soon as it ends."""
+    tdm: Tdm | None = None
     check = _Checker(max_observations)
-    children = [c for c in root if local_name(c)]
-    if [local_name(c) for c in children] != ["header", "body"]:
-        raise MessageError(root.sourceline or 0, "tdm", "<tdm> must contain <header> then <body>")
-    header, body = children
-    for el in header:
-        key = local_name(el)
-        if not key:
+    seg: TdmSegment | None = None
+    frame = False
+    seen: dict[str, int] = {}
+    stack: list[str] = []
+    for event, el in iter_xml(data, max_bytes):
+        name = local_name(el)
+        line = el.sourceline or 0
+        if event == "start":
+            parent = stack[-1] if stack else ""
+            stack.append(name)
+            if len(stack) == 1 and name not in ("tdm", "ndm"):
+                raise MessageError(line, name, "root element must be <tdm>")
+            allowed = _XML_PARENTS.get(name)
+            if allowed is not None and parent not in allowed:
+                raise MessageError(line, name, f"<{name}> is not allowed inside <{parent or 'the document'}>")
+            if allowed is None and parent in ("tdm", "body", "segment", "data"):
+                raise MessageError(line, name, f"unexpected <{name}> inside <{parent}>")
+            if name == "tdm":
+                if tdm is not None:
+                    raise MessageError(line, "tdm", "an <ndm> wrapper must hold exactly one <tdm>")
+                version = el.get("version", "")
+                if el.get("id") != "CCSDS_TDM_VERS" or version not in VERSIONS:
+                    raise MessageError(
+                        line, "CCSDS_TDM_VERS", f"id/version attributes not a supported TDM ({version!r})"
+                    )
+                tdm = Tdm(version=version)
+            elif name == "body" and "header" not in seen:
+                raise MessageError(line, "header", "<tdm> must contain <header> then <body>")
+            elif name == "segment":
+                seen.pop("metadata", None)
+                seen.pop("data", None)
+            elif name == "data":
+                if seg is None or "metadata" not in seen:
+                    raise MessageError(line, "metadata", "<segment> must contain <metadata> then <data>")
+                seg.data_line = line
             continue
-        if key == "COMMENT":
-            tdm.header_comments.append(el.text or "")
-        elif key in HEADER_KEYWORDS and key not in tdm.header:
-            if key == "CREATION_DATE":
-                parse_epoch(text_of(el), el.sourceline or 0, key)
-            tdm.header[key] = text_of(el)
-        else:
-            raise MessageError(el.sourceline or 0, key, "not a TDM header keyword here")
-    for required in ("CREATION_DATE", "ORIGINATOR"):
-        if required not in tdm.header:
-            raise MessageError(header.sourceline or 0, required, "mandatory header keyword missing")
-    for seg_el in body:
-        if not local_name(seg_el):
-            continue
-        if local_name(seg_el) != "segment":
-            raise MessageError(seg_el.sourceline or 0, local_name(seg_el), "expected <segment>")
-        parts = [c for c in seg_el if local_name(c)]
-        if [local_name(c) for c in parts] != ["metadata", "data"]:
-            raise MessageError(
-                seg_el.sourceline or 0, "segment", "<segment> must contain <metadata> then <data>"
-            )
-        meta_el, data_el = parts
-        seg = TdmSegment(metadata={}, meta_line=meta_el.sourceline or 0, data_line=data_el.sourceline or 0)
-        for el in meta_el:
-            key = local_name(el)
-            if key == "COMMENT":
-                seg.metadata_comments.append(el.text or "")
-            elif key:
-                check.metadata(seg, el.sourceline or 0, key, text_of(el))
-        check.close_metadata(seg, meta_el.sourceline or 0)
-        frame = seg.angle_frame is not None
-        for obs_el in data_el:
-            key = local_name(obs_el)
-            if not key:
-                continue
-            line = obs_el.sourceline or 0
-            if key == "COMMENT":
-                seg.data_comments.append(obs_el.text or "")
-                continue
-            if key != "observation":
-                raise MessageError(line, key, "expected <observation> in <data>")
-            items = [c for c in obs_el if local_name(c)]
+        stack.pop()
+        parent = stack[-1] if stack else ""
+        seen[name] = line
+        if name == "observation":
+            assert seg is not None
+            items = [c for c in el if local_name(c)]
             if len(items) != 2 or local_name(items[0]) != "EPOCH":
                 raise MessageError(line, "observation", "<observation> must hold <EPOCH> and one measurement")
             kw = local_name(items[1])
+            vline = items[1].sourceline or line
             if kw not in DATA_KEYWORDS:
-                raise MessageError(items[1].sourceline or line, kw, "not a TDM data keyword")
+                raise MessageError(vline, kw, "not a TDM data keyword")
             epoch = parse_epoch(text_of(items[0]), items[0].sourceline or line, "EPOCH")
-            value = _float(text_of(items[1]), items[1].sourceline or line, kw)
-            check.add(seg, epoch, kw, value, items[1].sourceline or line, frame)
-        if not seg.keywords:
-            raise MessageError(
-                data_el.sourceline or 0, "data", "empty <data>: at least one observation is required"
-            )
-        tdm.segments.append(seg)
-    if not tdm.segments:
-        raise MessageError(body.sourceline or 0, "body", "a TDM needs at least one segment")
+            check.add(seg, epoch, kw, _float(text_of(items[1]), vline, kw), vline, frame)
+            _release(el)
+        elif name == "COMMENT" and parent == "data":
+            assert seg is not None
+            seg.data_comments.append(el.text or "")
+            _release(el)
+        elif name == "header":
+            assert tdm is not None
+            for child in el:
+                key = local_name(child)
+                if key == "COMMENT":
+                    tdm.header_comments.append(child.text or "")
+                elif key in HEADER_KEYWORDS and key not in tdm.header:
+                    if key == "CREATION_DATE":
+                        parse_epoch(text_of(child), child.sourceline or 0, key)
+                    tdm.header[key] = text_of(child)
+                elif key:
+                    raise MessageError(child.sourceline or 0, key, "not a TDM header keyword here")
+            for required in ("CREATION_DATE", "ORIGINATOR"):
+                if required not in tdm.header:
+                    raise MessageError(line, required, "mandatory header keyword missing")
+        elif name == "metadata":
+            seg = TdmSegment(metadata={}, meta_line=line)
+            for child in el:
+                key = local_name(child)
+                if key == "COMMENT":
+                    seg.metadata_comments.append(child.text or "")
+                elif key:
+                    check.metadata(seg, child.sourceline or 0, key, text_of(child))
+            check.close_metadata(seg, line)
+            frame = seg.angle_frame is not None
+        elif name == "data":
+            assert seg is not None
+            if not seg.keywords:
+                raise MessageError(line, "data", "empty <data>: at least one observation is required")
+        elif name == "segment":
+            if "data" not in seen or seg is None:
+                raise MessageError(line, "segment", "<segment> must contain <metadata> then <data>")
+            assert tdm is not None
+            tdm.segments.append(seg)
+            seg = None
+            _release(el)
+        elif name == "body":
+            assert tdm is not None
+            if not tdm.segments:
+                raise MessageError(line, "body", "a TDM needs at least one segment")
+        elif name == "tdm" and "body" not in seen:
+            raise MessageError(line, "body", "<tdm> must contain <header> then <body>")
+    if tdm is None:
+        raise MessageError(0, "tdm", "no <tdm> element")
     return tdm
+
+
+def _release(el: etree._Element) -> None:
+    """Free a consumed element and the siblings before it (streaming reads keep memory flat)."""
+    el.clear()
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
 
 
 # --------------------------------------------------------------------------- writing
