@@ -237,6 +237,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        # connections are handed between threads by the pool, never used by two at once
+        kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
