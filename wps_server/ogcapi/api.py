@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlencode
 
 from wps_server.engine import Engine, RawOutput, multipart, utc_text
 from wps_server.errors import OWSError
@@ -150,13 +151,16 @@ class ProcessesAPI:
         if unknown:
             raise bad_request(f"status {unknown[0]!r} is not one of {', '.join(BY_NAME)}")
         types = _listed(query, "type")
-        if types and "process" not in types:
-            found: list[Job] = []
-        else:
-            found = self.engine.jobs(limit + 1, offset, process_ids, [BY_NAME[n] for n in names])
+        if any(t != "process" for t in types):
+            raise bad_request("type must be process: every job here runs a process")
+        found = self.engine.jobs(limit + 1, offset, process_ids, [BY_NAME[n] for n in names])
         page = found[:limit]
-        filters = "".join(f"&processID={p}" for p in process_ids) + "".join(f"&status={s}" for s in names)
-        filters += "".join(f"&type={t}" for t in types)
+        chosen = [
+            ("processID", ",".join(process_ids)),
+            ("status", ",".join(names)),
+            ("type", ",".join(types)),
+        ]
+        filters = "".join(f"&{urlencode({key: value})}" for key, value in chosen if value)
         links = [_link(f"{base}/jobs?limit={limit}&offset={offset}{filters}", "self", JSON, "this page")]
         if len(found) > limit:
             links.append(_link(f"{base}/jobs?limit={limit}&offset={offset + limit}{filters}", "next", JSON))
@@ -313,5 +317,8 @@ def _integer(query: Mapping[str, Sequence[str]], key: str, default: int, low: in
 
 
 def _listed(query: Mapping[str, Sequence[str]], key: str) -> list[str]:
-    """Values of a repeated or comma-separated parameter."""
-    return [v.strip() for item in query.get(key) or [] for v in item.split(",") if v.strip()]
+    """Values of a repeated or comma-separated parameter; an empty one is refused."""
+    values = [v.strip() for item in query.get(key) or [] for v in item.split(",")]
+    if any(not v for v in values):
+        raise bad_request(f"{key} has an empty value; give comma-separated values or leave it out")
+    return values

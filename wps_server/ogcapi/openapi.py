@@ -223,7 +223,7 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "style": "form",
         "explode": False,
-        "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^,]+$"}},
+        "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[^,]+$"}},
     },
     "status": {
         "name": "status",
@@ -233,6 +233,7 @@ PARAMETERS: dict[str, Any] = {
         "explode": False,
         "schema": {
             "type": "array",
+            "minItems": 1,
             "items": {"type": "string", "enum": ["accepted", "running", "successful", "failed", "dismissed"]},
         },
     },
@@ -242,7 +243,7 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "style": "form",
         "explode": False,
-        "schema": {"type": "array", "items": {"type": "string", "enum": ["process"]}},
+        "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["process"]}},
     },
     "prefer": {
         "name": "Prefer",
