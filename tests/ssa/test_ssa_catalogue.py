@@ -361,3 +361,16 @@ def test_repeated_keyword_at_one_epoch_gets_a_second_row(catalogue: Engine) -> N
     assert (summary.n_observations, summary.n_rows) == (3, 2)
     rows = all_rows(catalogue)
     assert sorted((r.angle_1, r.angle_2) for r in rows) == [(270.2618558, -7.0726011), (270.3, None)]
+
+
+def test_concurrent_ingests_of_one_message_store_it_once(
+    catalogue: Engine, ssa_data: Path, counts: Counts
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = tdm_bytes(ssa_data, "radar_azel.kvn")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: ingest(catalogue, data, f"copy-{i}", "tira"), range(4)))
+    assert sorted(r.duplicate for r in results) == [False, True, True, True]
+    assert len({r.message_id for r in results}) == 1
+    assert counts(catalogue)["ssa_messages"] == 2  # the snapshot and this one
