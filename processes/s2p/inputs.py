@@ -281,18 +281,36 @@ def inspect_image(image: ImageInput) -> ImageInfo:
 # --------------------------------------------------------------------------- region of interest
 
 
-def roi_from_bbox(bbox: LonLatBBox, reference: ImageInfo) -> PixelRoi:
-    """Pixels of the reference image covering `bbox`, projected at the RPC's mean altitude.
+def altitude_range(reference: ImageInfo, options: Mapping[str, Any]) -> tuple[float, float]:
+    """Heights the ground may have: `alt_min`/`alt_max` options if both given, else the RPC's range."""
+    low, high = options.get("alt_min"), options.get("alt_max")
+    if low is not None and high is not None:
+        return (float(min(low, high)), float(max(low, high)))
+    rpc = reference.rpc
+    return (rpc.alt_offset - rpc.alt_scale, rpc.alt_offset + rpc.alt_scale)
 
-    The result is clipped to the image; a box that misses the image raises `RoiOutsideError`.
+
+def roi_from_bbox(bbox: LonLatBBox, reference: ImageInfo, altitudes: tuple[float, float]) -> PixelRoi:
+    """Pixels of the reference image that see `bbox` for any ground height in `altitudes`.
+
+    A box projected at one height misses the ground in off-nadir views of mountains (1 km
+    of height error shifts it by hundreds of metres), so the corners are projected at the
+    lowest, middle and highest height and the union is taken; the DSM is cropped back to
+    the box. The result is clipped to the image; a box that misses it raises `RoiOutsideError`.
     """
     rpc = cast(RpcModelLike, reference.rpc)
-    lons = np.array([c[0] for c in bbox.corners()[:4]])
-    lats = np.array([c[1] for c in bbox.corners()[:4]])
-    cols, rows = rpc.projection(lons, lats, rpc.alt_offset)
-    cols_a, rows_a = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
-    x0, y0 = math.floor(cols_a.min()), math.floor(rows_a.min())
-    x1, y1 = math.ceil(cols_a.max()), math.ceil(rows_a.max())
+    corners = bbox.corners()[:4]
+    low, high = altitudes
+    cols_all: list[float] = []
+    rows_all: list[float] = []
+    for altitude in (low, (low + high) / 2, high):
+        lons = np.array([c[0] for c in corners])
+        lats = np.array([c[1] for c in corners])
+        cols, rows = rpc.projection(lons, lats, np.full(4, altitude))
+        cols_all += list(np.asarray(cols, dtype=float))
+        rows_all += list(np.asarray(rows, dtype=float))
+    x0, y0 = math.floor(min(cols_all)), math.floor(min(rows_all))
+    x1, y1 = math.ceil(max(cols_all)), math.ceil(max(rows_all))
     cx0, cy0 = max(x0, 0), max(y0, 0)
     cx1, cy1 = min(x1, reference.width), min(y1, reference.height)
     if cx1 <= cx0 or cy1 <= cy0:
@@ -539,7 +557,7 @@ def build_request(
     infos = [inspect_image(image) for image in images]
     reference = infos[0]
     if roi_lonlat is not None:
-        roi = roi_from_bbox(roi_lonlat, reference)
+        roi = roi_from_bbox(roi_lonlat, reference, altitude_range(reference, options))
     else:
         roi = roi_pixels if isinstance(roi_pixels, PixelRoi) else PixelRoi.parse(str(roi_pixels))
     check_roi(roi, reference, limits)

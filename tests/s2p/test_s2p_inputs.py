@@ -167,6 +167,11 @@ def test_bbox_converts_to_the_pixels_it_came_from() -> None:
     assert roi.x <= 150 and roi.y <= 150
     assert roi.x + roi.w >= 850 and roi.y + roi.h >= 850
     assert request.roi_lonlat == bbox
+    # a known height range (2200-2450 m here) gives a tighter ROI than the RPC's whole range
+    tight = build_request(
+        [ImageInput(IMG1), ImageInput(IMG2)], roi_lonlat=bbox, s2p_options={"alt_min": 2200, "alt_max": 2450}
+    )
+    assert tight.roi.area < request.roi.area
 
 
 @pytest.mark.parametrize(

@@ -6,17 +6,23 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import astuple
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pytest
 import rasterio
+import rpcm
 from conftest import PairRun
 from plyfile import PlyData
+from rasterio.warp import transform_bounds
 from s2p_testdata import PAIR_DIR, pair_config
 
 from processes.s2p.evaluation import compare_dsms
-from processes.s2p.graph import build_graph, task_duration_config
+from processes.s2p.footprints import region_footprint
+from processes.s2p.graph import build_graph, run_stereo, task_duration_config
+from processes.s2p.inputs import ImageInput, LonLatBBox, build_request
 from processes.s2p.plan import Stage
 from processes.s2p.products import write_products
 
@@ -133,3 +139,31 @@ def test_same_dsm_as_native_s2p(pair_run: PairRun, tmp_path: Path) -> None:
     native = tmp_path / "native" / "dsm.tif"
     agreement = compare_dsms(pair_run.result.dsm_path, native)
     assert agreement.acceptable, agreement
+
+
+def test_lonlat_bbox_roi_crops_the_dsm_to_the_box(dask_client: distributed.Client, tmp_path: Path) -> None:
+    rpc = rpcm.rpc_from_geotiff(str(PAIR_DIR / "img_01.tif"))
+    corners = region_footprint(rpc, 450, 450, 150, 150, altitude=2320.0)
+    lons, lats = [c[0] for c in corners], [c[1] for c in corners]
+    bbox = LonLatBBox(min(lons), min(lats), max(lons), max(lats))
+    config = pair_config()
+    request = build_request(
+        [ImageInput(PAIR_DIR / i["img"]) for i in config["images"]],
+        roi_lonlat=bbox,
+        tile_size=300,
+        dsm_resolution=0.5,
+        s2p_options={
+            "horizontal_margin": 20,
+            "vertical_margin": 5,
+            "disp_range_method": "sift",
+            "msk_erosion": 0,
+        },
+    )
+    result = run_stereo(request, tmp_path, dask_client, lambda p, m: None, lambda: False)
+    west, south, east, north = transform_bounds("EPSG:4326", "EPSG:32740", *astuple(bbox))
+    with rasterio.open(result.dsm_path) as dsm:
+        bounds = dsm.bounds
+        valid = np.isfinite(dsm.read(1)).mean()
+    assert bounds.left == pytest.approx(west, abs=1.0) and bounds.right == pytest.approx(east, abs=1.0)
+    assert bounds.bottom == pytest.approx(south, abs=1.0) and bounds.top == pytest.approx(north, abs=1.0)
+    assert valid > 0.5
