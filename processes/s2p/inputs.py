@@ -329,24 +329,28 @@ def check_roi(roi: PixelRoi, reference: ImageInfo, limits: InputLimits) -> None:
         raise RoiTooLargeError(roi.area, limits.max_roi_pixels)
 
 
-def check_overlap(images: list[ImageInfo], roi: PixelRoi) -> dict[str, float]:
-    """Fraction of the ROI's ground footprint seen by each other image; raise `NoOverlapError` at 0."""
+def check_overlap(images: list[ImageInfo], roi: PixelRoi, altitudes: tuple[float, float]) -> dict[str, float]:
+    """Fraction of the ROI's ground footprint seen by each other image; raise `NoOverlapError` at 0.
+
+    The footprints are compared at the lowest, middle and highest ground height of `altitudes`;
+    the best fraction counts (the true height is unknown before the DSM exists).
+    """
     reference = images[0]
-    roi_ground = region_footprint(cast(RpcModelLike, reference.rpc), roi.x, roi.y, roi.w, roi.h)
+    low, high = altitudes
     fractions: dict[str, float] = {}
     for other in images[1:]:
-        other_ground = region_footprint(
-            cast(RpcModelLike, other.rpc),
-            0,
-            0,
-            other.width,
-            other.height,
-            altitude=reference.rpc.alt_offset,
-        )
-        fraction = overlap_fraction(roi_ground, other_ground)
-        if fraction <= 0.0:
-            raise NoOverlapError(reference.image.name, other.image.name, fraction)
-        fractions[other.image.name] = fraction
+        best = 0.0
+        for altitude in (low, (low + high) / 2, high):
+            roi_ground = region_footprint(
+                cast(RpcModelLike, reference.rpc), roi.x, roi.y, roi.w, roi.h, altitude=altitude
+            )
+            other_ground = region_footprint(
+                cast(RpcModelLike, other.rpc), 0, 0, other.width, other.height, altitude=altitude
+            )
+            best = max(best, overlap_fraction(roi_ground, other_ground))
+        if best <= 0.0:
+            raise NoOverlapError(reference.image.name, other.image.name, best)
+        fractions[other.image.name] = best
     return fractions
 
 
@@ -556,12 +560,13 @@ def build_request(
 
     infos = [inspect_image(image) for image in images]
     reference = infos[0]
+    altitudes = altitude_range(reference, options)
     if roi_lonlat is not None:
-        roi = roi_from_bbox(roi_lonlat, reference, altitude_range(reference, options))
+        roi = roi_from_bbox(roi_lonlat, reference, altitudes)
     else:
         roi = roi_pixels if isinstance(roi_pixels, PixelRoi) else PixelRoi.parse(str(roi_pixels))
     check_roi(roi, reference, limits)
-    check_overlap(infos, roi)
+    check_overlap(infos, roi, altitudes)
     return StereoRequest(
         images=tuple(images),
         roi=roi,
