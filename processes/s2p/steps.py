@@ -307,50 +307,58 @@ def _fail_reason(exc: BaseException) -> str:
     return text if len(text) <= _REASON_MAX_CHARS else text[: _REASON_MAX_CHARS - 3] + "..."
 
 
+def _run_s2p(call: StepCall) -> float:
+    """Run the step's s2p function with the job's configuration; return its wall time."""
+    with S2P_LOCK:
+        cfg = _job_config(call)
+        install_config(cfg)
+        scope = _output_scope(call)
+        before = _snapshot(scope)
+        step_started = time.monotonic()
+        watchdog = StepWatchdog(call.timeout_seconds, Path(call.job_dir) / CANCEL_FLAG_NAME)
+        try:
+            with watchdog:
+                _STEP_FUNCTIONS[call.stage](call, cfg)
+        except TileFailedError:
+            raise
+        except (Exception, SystemExit, StepInterrupted) as exc:
+            if watchdog.reason == "cancelled":
+                raise StereoCancelledError(call.stage.value) from None
+            if watchdog.reason == "timeout":
+                reason = f"timed out after {call.timeout_seconds:g} s (its processes were killed)"
+                raise TileFailedError(call.where, call.stage.value, reason) from None
+            raise TileFailedError(call.where, call.stage.value, _fail_reason(exc)) from exc
+        finally:
+            s2p.common.garbage_cleanup()
+        seconds = time.monotonic() - step_started
+        after = _snapshot(scope)
+        _write_marker(call, [p for p, state in after.items() if before.get(p) != state], seconds)
+    return seconds
+
+
 def run_step(call: StepCall, *dependencies: object) -> StepReport:
     """Run (or skip) one s2p step; `dependencies` (upstream reports) only order the task for Dask."""
     del dependencies
     started = time.time()
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    cancel_flag = Path(call.job_dir) / CANCEL_FLAG_NAME
     attempt = _count_attempt(call)
     try:
         with _exclusive(call):
-            if _is_complete(call):
-                return StepReport(
-                    call.stage.value, call.tile.index if call.tile else None, call.pair, True, 0.0,
-                    started, time.time(), attempt, worker,
-                )  # fmt: skip
-            if call.stage is Stage.RECTIFICATION:
-                _wait_for_global_pointing(call)
-            with S2P_LOCK:
-                cfg = _job_config(call)
-                install_config(cfg)
-                scope = _output_scope(call)
-                before = _snapshot(scope)
-                step_started = time.monotonic()
-                watchdog = StepWatchdog(call.timeout_seconds, cancel_flag)
-                try:
-                    with watchdog:
-                        _STEP_FUNCTIONS[call.stage](call, cfg)
-                except TileFailedError:
-                    raise
-                except (Exception, SystemExit, StepInterrupted) as exc:
-                    if watchdog.reason == "cancelled":
-                        raise StereoCancelledError(call.stage.value) from None
-                    if watchdog.reason == "timeout":
-                        reason = f"timed out after {call.timeout_seconds:g} s (its processes were killed)"
-                        raise TileFailedError(call.where, call.stage.value, reason) from None
-                    raise TileFailedError(call.where, call.stage.value, _fail_reason(exc)) from exc
-                finally:
-                    s2p.common.garbage_cleanup()
-                seconds = time.monotonic() - step_started
-                after = _snapshot(scope)
-                outputs = [p for p, state in after.items() if before.get(p) != state]
-                _write_marker(call, outputs, seconds)
-    except StepInterrupted:
+            skipped = _is_complete(call)
+            seconds = 0.0
+            if not skipped:
+                if call.stage is Stage.RECTIFICATION:
+                    _wait_for_global_pointing(call)
+                seconds = _run_s2p(call)
+    except StepInterrupted:  # the watchdog's last resort landed outside the step's own handler
         raise TileFailedError(call.where, call.stage.value, "interrupted by its watchdog") from None
     return StepReport(
-        call.stage.value, call.tile.index if call.tile else None, call.pair, False, seconds,
-        started, time.time(), attempt, worker,
-    )  # fmt: skip
+        stage=call.stage.value,
+        tile_index=call.tile.index if call.tile else None,
+        pair=call.pair,
+        skipped=skipped,
+        seconds=seconds,
+        started_at=started,
+        finished_at=time.time(),
+        attempt=attempt,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
