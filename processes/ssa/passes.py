@@ -7,19 +7,25 @@ a :class:`Site` (or a registered :class:`~processes.ssa.records.Sensor` with its
 How it works, per chunk of objects:
 
 1. Screening. Each object is propagated with sgp4's vectorised ``SatrecArray`` on a grid of sample
-   times (``coarse_step_s``, or with ``adaptive_step`` a power-of-two multiple of it chosen from the
-   object's fastest angular motion, so that it turns by at most ``_MAX_STEP_ANGLE_RAD`` per step),
-   rotated from TEME to Earth-fixed axes with GMST and projected on the site's local vertical.
-   The screening function is ``f = up - range * sin(mask)`` (km): positive exactly when the
-   elevation is above the mask. It and its rate (from the sgp4 velocity) are known at every sample.
-2. Events. A sign change of ``f`` between two samples brackets a rise or a set. A pass that starts
-   and ends between two samples shows as ``f' > 0`` then ``f' < 0`` with both samples below the
-   mask; the cubic Hermite interpolant of ``f`` estimates its peak and, when that peak comes within
-   a margin of the mask, the true peak is solved for (root of ``f'``) and tested. Passes already in
-   progress at the window's start or end are clipped to it (limit ``WINDOW``).
-3. Refinement. Every root (rise, set, culmination = root of the elevation rate, range limit, shadow
-   or twilight boundary) is solved by a safeguarded Newton/bisection iteration on the scalar sgp4
-   propagation, batched over all events of the chunk, to ``time_tolerance_s`` (1 ms by default).
+   times: every ``coarse_step_s`` (60 s) with ``adaptive_step=False``; by default a power-of-two
+   multiple of it chosen per object so that it turns by at most ``_MAX_STEP_ANGLE_RAD`` (0.7 rad)
+   between samples at its fastest (8 min for LEO, 32 min for GEO). TEME is rotated to Earth-fixed
+   axes with GMST and projected on the site's east/north/up axes. The detector is
+   ``F = up |up| cos^2(mask) - horizontal^2 sin^2(mask)`` (km^2): positive exactly when the
+   elevation is above the mask, and, having no range square root, smooth even for overhead passes.
+   It and its rate (from the sgp4 velocity) are known at every sample.
+2. Events. A sign change of ``F`` between two samples brackets a rise or a set. A pass that starts
+   and ends between two samples shows as ``F' > 0`` then ``F' < 0`` with both samples below the
+   mask; when the cubic Hermite interpolant's peak comes within ten times its error scale
+   (range^2 (omega step)^4; measured errors stay under 0.75 of it) of zero, the peak elevation is
+   solved for (root of d(sin el)/dt, whose samples must change sign there too) and tested.
+   Passes in progress at the window's start or end are clipped to it (limit ``WINDOW``). On
+   catalogues of 3,000-5,000 real-based objects at masks 0-80 deg this finds exactly the passes of a
+   fixed 10 s grid, down to passes of 1.4 s.
+3. Refinement. Every root (rise and set on ``up - range sin(mask)``, culmination = root of the
+   elevation rate, range limit, shadow boundary) is solved by a safeguarded Newton/bisection
+   iteration on sgp4 propagations of that object at those times, batched over all events of the
+   chunk, to ``time_tolerance_s`` (1 ms by default).
 4. Constraints. A maximum range splits passes where the range exceeds it (limit ``RANGE``). Optical
    conditions keep the passes during which the site is dark (Sun below ``sun_max_elevation_deg``)
    while the target is sunlit, and report the dark, sunlit and visible sub-intervals.
@@ -99,7 +105,7 @@ BoolArray = NDArray[np.bool_]
 
 _MU_WGS72_KM3_S2: Final = 398600.8  # the gravity model sgp4 propagates with
 _MAX_SGP4_SATNUM: Final = 339_999  # largest number sgp4 accepts (Alpha-5 "Z9999")
-_MAX_STEP_ANGLE_RAD: Final = 0.5  # adaptive steps: at most this much orbital turn between samples
+_MAX_STEP_ANGLE_RAD: Final = 0.7  # adaptive steps: at most this much orbital turn between samples
 _INVALID: Final = -1.0e9  # screening value where sgp4 fails (decayed object): "far below the mask"
 _SAMPLES_PER_BATCH: Final = 200_000  # objects x samples propagated at once (memory, cache)
 # Peaks whose Hermite estimate comes within this many times the interpolation error scale
@@ -236,7 +242,7 @@ class PassOptions:
 
     ``coarse_step_s`` is the screening grid step (the finest one with ``adaptive_step``, which
     lets slow objects use 2, 4, 8... times it, up to ``max_step_s``). Fast objects never get a
-    step turning them by more than 0.5 rad. ``max_window`` bounds the window a request may ask for.
+    step turning them by more than 0.7 rad. ``max_window`` bounds the window a request may ask for.
     ``dut1_s`` (UT1 - UTC, |dUT1| < 0.9 s) is neglected when 0.
     """
 
@@ -412,9 +418,11 @@ def _satrec_from_omm(fields: Mapping[str, Any]) -> tuple[int, str, Satrec]:
         raise PassPredictionError(f"OMM NORAD_CAT_ID {fields['NORAD_CAT_ID']!r} is not an integer") from None
     if not 0 < norad_id <= MAX_NORAD_ID:
         raise PassPredictionError(f"NORAD_CAT_ID {norad_id} out of 1..{MAX_NORAD_ID}")
+    # sgp4's omm.initialize converts numbers itself (float(), int()); it slices and parses text.
+    text: dict[str, Any] = {**_OMM_DEFAULTS, **{k: v for k, v in fields.items() if v not in (None, "")}}
+    for key in ("EPOCH", "OBJECT_ID", "CLASSIFICATION_TYPE"):
+        text[key] = _text(text[key])
     epoch = fields["EPOCH"]
-    text = {key: _text(fields.get(key, default)) for key, default in _OMM_DEFAULTS.items()}
-    text.update({key: _text(fields[key]) for key in _OMM_REQUIRED})
     if not (isinstance(epoch, str) and _SGP4_EPOCH.fullmatch(text["EPOCH"])):
         try:
             moment = epoch if isinstance(epoch, datetime) else parse_epoch(text["EPOCH"])
@@ -428,7 +436,7 @@ def _satrec_from_omm(fields: Mapping[str, Any]) -> tuple[int, str, Satrec]:
     sat = Satrec()
     try:
         omm.initialize(sat, text)
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise PassPredictionError(f"OMM record cannot be read: {exc}") from None
     return norad_id, str(fields.get("OBJECT_NAME") or "").strip(), sat
 
@@ -704,6 +712,7 @@ def _solve(
     prev_x = np.full(x.shape[0], np.nan)
     prev_val = np.full(x.shape[0], np.nan)
     tol = prop.frame.tolerance_s
+    relaxed = max(tol, math.sqrt(tol))
     for iteration in range(_MAX_ITERATIONS):
         if active.size == 0:
             break
@@ -718,7 +727,10 @@ def _solve(
             step = xa - val / np.where(np.isnan(der), secant, der)
         bisect = ~np.isfinite(step) | (step <= la) | (step >= ha) | (iteration >= _NEWTON_ITERATIONS)
         new = np.where(bisect, 0.5 * (la + ha), step)
-        done = (np.abs(new - xa) < tol) | (ha - la < tol) | (val == 0.0)
+        # Newton and secant converge fast: after a step below sqrt(tol x 1 s) the error left is
+        # below tol, so the new point is accepted without another propagation.
+        moved = np.abs(new - xa)
+        done = (moved < tol) | (~bisect & (moved < relaxed)) | (ha - la < tol) | (val == 0.0)
         x[active] = np.where(val == 0.0, xa, new)
         prev_x[active] = xa
         prev_val[active] = val
@@ -943,9 +955,11 @@ def _time_grid(duration_s: float, step: float) -> FloatArray:
     return times
 
 
-def _sample(frame: _Frame, sats: Sequence[Satrec], options: PassOptions) -> _Samples:
-    """Propagate every object on its screening grid (SatrecArray, batched) and derive the samples."""
-    steps = np.array([_step_for(sat, options) for sat in sats])
+def _sample(frame: _Frame, sats: Sequence[Satrec], steps: FloatArray) -> _Samples:
+    """Propagate every object on its screening grid (SatrecArray, batched) and derive the samples.
+
+    Objects must come ordered by step, so that the samples come out sorted by (object, time).
+    """
     omega4 = np.array([_fastest_motion(sat) ** 4 for sat in sats])
     parts: list[_Samples] = []
     for step in np.unique(steps).tolist():
@@ -975,8 +989,9 @@ def _sample(frame: _Frame, sats: Sequence[Satrec], options: PassOptions) -> _Sam
                 )
             )
     merged = _Samples(*(np.concatenate([getattr(p, name) for p in parts]) for name in _Samples.__slots__))
-    order = np.argsort(merged.obj, kind="stable")
-    return _Samples(*(getattr(merged, name)[order] for name in _Samples.__slots__))
+    if np.any(merged.obj[1:] < merged.obj[:-1]):
+        raise PassPredictionError("internal error: objects not ordered by screening step")
+    return merged
 
 
 def _points_in_spans(
@@ -1195,9 +1210,13 @@ def screen_chunk(
     if not loaded:
         return []
     frame = _make_frame(where, window, opts)
+    # Objects sharing a screening step are propagated together: number them in step order.
+    steps = np.array([_step_for(sat, opts) for _, _, sat in loaded])
+    order = np.argsort(steps, kind="stable")
+    loaded = [loaded[i] for i in order.tolist()]
     sats = [sat for _, _, sat in loaded]
     prop = _Propagator(frame, sats)
-    samples = _sample(frame, sats, opts)
+    samples = _sample(frame, sats, steps[order])
     n_obj = len(sats)
     obj_start = np.zeros(n_obj)
     obj_end = np.full(n_obj, frame.duration_s)

@@ -265,7 +265,7 @@ def same_passes(a: list[Pass], b: list[Pass], tolerance_s: float = 0.01) -> bool
 
 @pytest.mark.parametrize("mask", [0.0, 30.0])
 def test_adaptive_screening_finds_what_a_10_s_grid_finds(mask: float) -> None:
-    """Short passes peaking between samples are found: the adaptive grid (4 min for LEO, half an
+    """Short passes peaking between samples are found: the adaptive grid (8 min for LEO, half an
     hour for GEO) gives the passes of a fixed 10 s grid."""
     records = perturbed(120, seed=3)
     fine = screen_chunk(
