@@ -318,7 +318,7 @@ def _integer(query: Mapping[str, Sequence[str]], key: str, default: int, low: in
 
 def _listed(query: Mapping[str, Sequence[str]], key: str) -> list[str]:
     """Values of a repeated or comma-separated parameter; an empty one is refused."""
-    values = [v.strip() for item in query.get(key) or [] for v in item.split(",")]
+    values = [v for item in query.get(key) or [] for v in item.split(",")]
     if any(not v for v in values):
         raise bad_request(f"{key} has an empty value; give comma-separated values or leave it out")
     return values
