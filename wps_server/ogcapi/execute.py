@@ -28,6 +28,8 @@ def parse_execute(process: Process, body: bytes) -> tuple[Execute, str]:
         document = json.loads(body or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad_request(f"the execute request is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad_request("the execute request nests too deeply") from None
     if not isinstance(document, dict):
         raise bad_request("the execute request must be a JSON object with inputs, outputs and response")
     inputs = document.get("inputs", {})

@@ -76,10 +76,6 @@ def serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def _time(moment: datetime) -> str:
-    return utc_text(moment)
-
-
 def _describe(
     parent: etree._Element, identifier: str, title: str, abstract: str, keywords: tuple[str, ...] = ()
 ) -> None:
@@ -263,7 +259,7 @@ def status_info(job: Job, expiration: datetime | None) -> bytes:
     _sub(root, WPS, "JobID", job.id)
     _sub(root, WPS, "Status", STATUS[job.status])
     if expiration is not None:
-        _sub(root, WPS, "ExpirationDate", _time(expiration))
+        _sub(root, WPS, "ExpirationDate", utc_text(expiration))
     if job.status == Status.RUNNING:
         _sub(root, WPS, "PercentCompleted", str(max(0, min(100, job.percent))))
     elif job.status == Status.SUCCEEDED:
@@ -284,7 +280,7 @@ def result(
     if with_job_id:
         _sub(root, WPS, "JobID", job.id)
     if expiration is not None:
-        _sub(root, WPS, "ExpirationDate", _time(expiration))
+        _sub(root, WPS, "ExpirationDate", utc_text(expiration))
     requested = {o.identifier: o for o in job.request.outputs}
     if job.request.raw_output is not None:
         requested[job.request.raw_output.identifier] = job.request.raw_output
