@@ -38,7 +38,22 @@ FORMATS = {
     "geotiff": Format("image/tiff; application=geotiff", extension=".tif"),
     "cog": Format("image/tiff; application=geotiff; profile=cloud-optimized", extension=".tif"),
     "ply": Format("application/ply", extension=".ply"),
+    # GML as the QGIS WPS plugins send and read it: the "WPS Client" plugin looks for this spelling,
+    # and a vector input whose first format is GML also takes the plugins' inline GML with no mimeType.
+    "gml3": Format(
+        "text/xml; subtype=gml/3.1.1",
+        schema="http://schemas.opengis.net/gml/3.1.1/base/feature.xsd",
+        extension=".gml",
+    ),
+    "gml2": Format(
+        "text/xml; subtype=gml/2.1.2",
+        schema="http://schemas.opengis.net/gml/2.1.2/feature.xsd",
+        extension=".gml",
+    ),
+    "gml32": Format("application/gml+xml; version=3.2", extension=".gml"),
 }
+VECTOR_FORMATS = (FORMATS["gml3"], FORMATS["gml2"], FORMATS["gml32"], FORMATS["geojson"])
+"""Formats of a vector input that QGIS can send: GML first, so GML with no mimeType is understood."""
 
 
 @dataclass(frozen=True)
