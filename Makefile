@@ -11,7 +11,34 @@ S2P_VERSION := 1.0b25
 TEST_DATABASE := postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: help setup system run test test-fast lint format bench image image-test clean
+# Run inside the image: start wps-server serve, wait for GetCapabilities, stop it, leave nothing running.
+define IMAGE_CHECK
+import signal, subprocess, sys, time, urllib.request
+server = subprocess.Popen(["wps-server", "serve", "--port", "5099", "--host", "127.0.0.1"], cwd="/srv/wps")
+url = "http://127.0.0.1:5099/wps?service=WPS&request=GetCapabilities"
+try:
+    for _ in range(240):
+        try:
+            body = urllib.request.urlopen(url, timeout=5).read()
+            if b"Capabilities" in body:
+                print("image-test: GetCapabilities answered inside the image (%d bytes)" % len(body))
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        sys.exit("image-test: the server did not answer GetCapabilities")
+finally:
+    server.send_signal(signal.SIGINT)
+    server.wait(60)
+endef
+export IMAGE_CHECK
+
+IMAGE ?= space-wps:latest
+BASE_IMAGE := docker.io/library/debian:bookworm-slim
+IMAGE_TOOLS := buildah podman debootstrap
+HOST_CA ?= /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: help setup system run test test-fast lint format bench image image-tools image-test clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +85,29 @@ format: setup ## Format the code with ruff
 
 bench: setup ## Benchmarks side by side with the alternatives; figures in benchmarks/README.md
 	$(BIN)/python -m benchmarks.run
+
+image-tools:
+	@missing=$$(for p in $(IMAGE_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# With no registry to pull from, the Debian base image is made with debootstrap (once).
+	@if ! $(SUDO) buildah inspect --type image $(BASE_IMAGE) >/dev/null 2>&1; then \
+		root=$$(mktemp -d); \
+		$(SUDO) debootstrap --variant=minbase bookworm $$root http://deb.debian.org/debian >/dev/null && \
+		$(SUDO) tar -C $$root -c . | $(SUDO) podman import - $(BASE_IMAGE) >/dev/null; \
+		status=$$?; $(SUDO) rm -rf $$root; exit $$status; \
+	fi
+
+image: image-tools ## Build the container image with buildah (no Docker engine needed)
+	@# The host's CA bundle goes in read-only, for PyPI behind a TLS-inspecting proxy.
+	$(SUDO) buildah bud --isolation chroot --layers --format docker -t $(IMAGE) \
+		--volume $(HOST_CA):/run/host-ca.crt:ro --build-arg PIP_CERT=/run/host-ca.crt .
+
+image-test: image ## Run the server inside the built image and check that GetCapabilities answers
+	@ctr=$$($(SUDO) buildah from $(IMAGE)); \
+	trap '$(SUDO) buildah rm '"$$ctr"' >/dev/null' EXIT; \
+	$(SUDO) buildah run --isolation chroot --user wps $$ctr -- python3 -c "$$IMAGE_CHECK"
 
 clean: ## Remove the virtualenv, caches and ./var
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
