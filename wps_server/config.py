@@ -9,7 +9,7 @@ import configparser
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -80,6 +80,12 @@ class Settings:
     dask: DaskSettings
     jobs: JobSettings
     sources: tuple[str, ...]
+    sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def section(self, name: str) -> Mapping[str, str]:
+        """The raw values (``${VAR}`` expanded) of a section the service itself does not read,
+        such as a process family's own settings; empty if the section is absent."""
+        return self.sections.get(name, {})
 
     @property
     def outputs_dir(self) -> Path:
@@ -179,6 +185,15 @@ class _Reader:
             raise ConfigError(f"[{section}] {key} must be a size such as 64mb, not {text!r}")
         return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
+    def others(self) -> dict[str, dict[str, str]]:
+        """Every section outside the service's own, with its values expanded."""
+        own = {"server", "metadata", "database", "dask", "inputs", "jobs", "logging"}
+        return {
+            name: {key: self.text(name, key) for key in self._parser.options(name)}
+            for name in self._parser.sections()
+            if name not in own
+        }
+
     def items(self, section: str, key: str) -> tuple[str, ...]:
         return tuple(item.strip() for item in re.split(r"[,\n]", self.text(section, key)) if item.strip())
 
@@ -239,4 +254,5 @@ def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
             retention_days=read.number("jobs", "retention_days"),
         ),
         sources=sources,
+        sections=read.others(),
     )
