@@ -1,0 +1,81 @@
+"""Configuration layers: packaged defaults < ./pywps.cfg < --config/$PYWPS_CFG < WPS_* environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from wps_server.cli import main
+from wps_server.config import ConfigError, config_files, load_settings
+
+
+def test_packaged_defaults() -> None:
+    settings = load_settings(files=[], environ={})
+    assert (settings.port, settings.workers, settings.jobs.retention_days) == (5000, 2, 7)
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("jobs.sqlite")
+    assert settings.inputs.max_inline_size == 32 * 1024**2
+    assert settings.dask.scheduler == "local"
+
+
+def test_layers_apply_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("pywps.cfg").write_text("[server]\nport = 6000\nworkers = 3\n[jobs]\nmax_queued = 7\n")
+    extra = tmp_path / "extra.cfg"
+    extra.write_text("[server]\nport = 7000\n")
+    files = config_files(str(extra), environ={})
+    assert files == [Path("pywps.cfg"), extra]
+    settings = load_settings(files, environ={"WPS_JOBS_MAX_QUEUED": "9"})
+    assert (settings.port, settings.workers, settings.jobs.max_queued) == (7000, 3, 9)
+    assert config_files(None, environ={"PYWPS_CFG": str(extra)}) == [Path("pywps.cfg"), extra]
+
+
+def test_variables_are_expanded_and_unset_ones_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.cfg"
+    cfg.write_text("[database]\nurl = postgresql://wps:${PGPASSWORD}@db/wps\n")
+    settings = load_settings([cfg], environ={"PGPASSWORD": "s3cret"})
+    assert settings.database_url == "postgresql://wps:s3cret@db/wps"
+    with pytest.raises(
+        ConfigError, match=r"\[database\] url uses \$\{PGPASSWORD\}, but PGPASSWORD is not set"
+    ):
+        load_settings([cfg], environ={})
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("server", "port", "http", "must be a whole number"),
+        ("server", "workers", "0", "at least 1"),
+        ("server", "max_request_size", "lots", "must be a size"),
+        ("logging", "format", "xml", "json or text"),
+        ("logging", "level", "LOUD", "DEBUG, INFO"),
+        ("dask", "scheduler", "somewhere:8786", "tcp:// address"),
+        ("jobs", "retention_days", "-1", "at least 0"),
+    ],
+)
+def test_bad_values_name_the_key(section: str, key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(files=[], environ={}, overrides={section: {key: value}})
+    assert f"[{section}] {key}" in str(caught.value)
+
+
+def test_cli_reports_configuration_errors_without_traceback(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(main, ["--config", str(tmp_path / "nope.cfg"), "jobs", "list"])
+    assert missing.exit_code != 0 and "does not exist" in missing.output and "Traceback" not in missing.output
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("[database]\nurl = ${NOT_SET_ANYWHERE}\n")
+    unset = runner.invoke(main, ["--config", str(cfg), "jobs", "list"], env={"NOT_SET_ANYWHERE": None})
+    assert unset.exit_code != 0 and "NOT_SET_ANYWHERE is not set" in unset.output
+
+
+def test_importing_modules_starts_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, wps_server.app, wps_server.service, wps_server.jobs.runner, wps_server.supervisor, "
+        "wps_server.cli, processes; assert threading.active_count() == 1, threading.enumerate()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
