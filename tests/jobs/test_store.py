@@ -126,3 +126,23 @@ def test_retention_never_touches_running_jobs(
     assert runner.expire() == [old.id]
     assert store.get(old.id) is None and not folder.exists()
     assert store.get(running.id).status == Status.RUNNING  # type: ignore[union-attr]
+
+
+def test_search_pages_newest_first_with_filters(store: JobStore) -> None:
+    made = []
+    for index in range(7):
+        job = make_job("hello" if index % 2 else "echo")
+        store.create(job)
+        made.append(job.id)
+        time.sleep(0.002)  # distinct creation times
+    store.finish(made[0], Status.FAILED, "failed")
+    newest_first = list(reversed(made))
+    pages = [store.search(3, offset) for offset in (0, 3, 6)]
+    assert [j.id for page in pages for j in page] == newest_first
+    assert [j.id for j in store.search(10, process_ids=["hello"])] == [
+        i for n, i in enumerate(made) if n % 2
+    ][::-1]
+    assert [j.id for j in store.search(10, statuses=[Status.FAILED])] == [made[0]]
+    both = store.search(10, process_ids=["echo", "hello"], statuses=[Status.ACCEPTED, Status.FAILED])
+    assert len(both) == 7
+    assert store.search(10, process_ids=["nope"]) == []
