@@ -3,6 +3,15 @@
 The s2p configuration is built once here (with s2p's own `build_cfg`) and written
 to the job directory; worker tasks only read it back. The tiles are listed with
 s2p's tiling rules, without the multiprocessing pool `s2p.main` would start.
+
+Job directory (on a filesystem every worker mounts at the same path):
+
+    s2p_job_config.json   s2p's full configuration, RPC models included (read by the workers)
+    plan.json             the tiles and their neighbourhoods
+    s2p/                  s2p's out_dir: tiles/row_*/col_*/..., dsm.tif at the end
+    tmp/                  s2p's temporary_dir (absolute, so the workers' cwd does not matter)
+    markers/              one completion marker per finished step; attempts/<run>/ counts tries
+    CANCELLED             present while a cancellation is stopping the running steps
 """
 
 from __future__ import annotations
