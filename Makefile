@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := build-essential python3-dev python3-venv libgdal-dev libfftw3-dev gdal-bin proj-data
+# Debian's PyQGIS drives the QGIS interoperability tests (offscreen, with Debian's own python3).
+TEST_PACKAGES := python3-qgis python3-owslib
 S2P_VERSION := 1.0b25
 TEST_DATABASE := postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
@@ -44,7 +46,7 @@ help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 system: ## Install the Debian packages S2P and the server need (once; sudo when not root)
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages: $$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
@@ -62,6 +64,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 setup: system $(VENV)/.installed ## Install everything: system packages, .venv, the project and S2P
+
+test test-fast: PACKAGES = $(SYSTEM_PACKAGES) $(TEST_PACKAGES)
+PACKAGES ?= $(SYSTEM_PACKAGES)
 
 run: setup ## Serve http://127.0.0.1:5000/wps with a local Dask cluster and SQLite under ./var
 	$(BIN)/wps-server serve
