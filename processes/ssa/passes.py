@@ -752,6 +752,7 @@ class _Points:
     der: FloatArray | None
     scale: FloatArray | None = None  # range^2 omega^4: Hermite error scale, to multiply by h^4
     ext: FloatArray | None = None  # samples of the extremum locator (q_rate) if not ``der``
+    around: IntArray | None = None  # spans' points: the sample (index) itself, before a, after b
 
 
 @dataclass(slots=True)
@@ -765,6 +766,7 @@ class _Spans:
     b: FloatArray
     a_is_edge: BoolArray
     b_is_edge: BoolArray
+    peak: FloatArray  # time of the extremum solved for spans found between two samples, else NaN
 
 
 def _hermite(
@@ -789,6 +791,15 @@ def _bisect_unit(func: Callable[[FloatArray], FloatArray], positive_at_zero: Boo
     return 0.5 * (a + b)
 
 
+def _hermite_root(
+    t0: FloatArray, t1: FloatArray, v0: FloatArray, v1: FloatArray, d0: FloatArray, d1: FloatArray
+) -> FloatArray:
+    """Root of the cubic Hermite interpolant between (t0, v0, d0) and (t1, v1, d1), v0 v1 < 0."""
+    c0, c1, c2, c3 = _hermite(v0, v1, d0, d1, t1 - t0)
+    s = _bisect_unit(lambda x: c0 + x * (c1 + x * (c2 + x * c3)), v0 > 0.0)
+    return np.asarray(t0 + s * (t1 - t0), dtype=np.float64)
+
+
 def _interpolated_root(p: _Points, j: IntArray) -> FloatArray:
     """Guess of the root between points j and j+1 (Hermite if rates are known, else linear)."""
     t0, t1 = p.t[j], p.t[j + 1]
@@ -797,23 +808,22 @@ def _interpolated_root(p: _Points, j: IntArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
             s = np.where(v1 != v0, v0 / (v0 - v1), 0.5)
         return np.asarray(t0 + np.clip(s, 0.0, 1.0) * (t1 - t0), dtype=np.float64)
-    c0, c1, c2, c3 = _hermite(v0, v1, p.der[j], p.der[j + 1], t1 - t0)
-    s = _bisect_unit(lambda x: c0 + x * (c1 + x * (c2 + x * c3)), v0 > 0.0)
-    return np.asarray(t0 + s * (t1 - t0), dtype=np.float64)
+    return _hermite_root(t0, t1, v0, v1, p.der[j], p.der[j + 1])
 
 
 def _positive_spans(
     prop: _Propagator,
     p: _Points,
     q: _Q,
+    q_detect: _Q,
     q_rate: _Q | None,
     seg_start: FloatArray,
     seg_end: FloatArray,
 ) -> _Spans:
     """Where quantity ``q`` is positive inside each segment, from samples and exact roots.
 
-    ``p`` samples a detector with the sign of ``q`` everywhere, smooth enough for cubic Hermite
-    interpolation, and ``q_rate`` is the detector's rate. A sign change between consecutive
+    ``p`` samples a detector ``q_detect`` with the sign of ``q`` everywhere, smooth enough for
+    cubic Hermite interpolation, and ``q_rate`` locates extrema. A sign change between consecutive
     samples brackets one root of ``q``. A peak between two negative samples (rate + then -) whose
     Hermite estimate comes within the error margin of zero is solved exactly (root of the rate)
     and, if ``q`` is positive there, gives a rise and a set; dips between two positive samples
@@ -858,13 +868,17 @@ def _positive_spans(
     ev_obj = [p.obj[j_cross]]
     ev_t = [roots[:n_cross]]
     ev_dir = [np.where(pos[j_cross], -1, 1)]
+    ev_peak = [np.full(n_cross, np.nan)]  # on the rise of a span found around a peak: the peak
     if j_ext.size:
         t_ext = roots[n_cross:]
         obj = p.obj[j_ext]
-        v_ext, _ = prop.quantities(_codes(q, j_ext.size), obj, t_ext)
+        v_ext, d_ext = prop.quantities(_codes(q_detect, j_ext.size), obj, t_ext)
         real = np.where(is_peak, v_ext > 0.0, v_ext <= 0.0)
         j_ext, is_peak, t_ext, obj = j_ext[real], is_peak[real], t_ext[real], obj[real]
+        v_ext, d_ext = v_ext[real], np.nan_to_num(d_ext[real])
         t0, t1 = p.t[j_ext], p.t[j_ext + 1]
+        assert p.der is not None  # extrema are only looked for with rates
+        d = p.der
         both = _solve(
             prop,
             _codes(q, 2 * j_ext.size),
@@ -872,12 +886,16 @@ def _positive_spans(
             np.r_[t0, t_ext],
             np.r_[t_ext, t1],
             np.r_[is_peak, ~is_peak],
-            np.r_[0.5 * (t0 + t_ext), 0.5 * (t_ext + t1)],
+            np.r_[
+                _hermite_root(t0, t_ext, p.val[j_ext], v_ext, d[j_ext], d_ext),
+                _hermite_root(t_ext, t1, v_ext, p.val[j_ext + 1], d_ext, d[j_ext + 1]),
+            ],
         )
         ev_seg.append(np.r_[p.seg[j_ext], p.seg[j_ext]])
         ev_obj.append(np.r_[obj, obj])
         ev_t.append(both)
         ev_dir.append(np.r_[np.where(is_peak, 1, -1), np.where(is_peak, -1, 1)])
+        ev_peak.append(np.r_[np.where(is_peak, t_ext, np.nan), np.full(j_ext.size, np.nan)])
     first_idx = np.flatnonzero(np.r_[True, ~same])
     last_idx = np.flatnonzero(np.r_[~same, True])
     open_idx = first_idx[pos[first_idx]]
@@ -887,15 +905,17 @@ def _positive_spans(
     obj_all = np.concatenate([*ev_obj, p.obj[open_idx], p.obj[close_idx]]).astype(np.int64)
     t_all = np.concatenate([*ev_t, seg_start[p.seg[open_idx]], seg_end[p.seg[close_idx]]])
     direction = np.concatenate([*ev_dir, np.ones(open_idx.size), -np.ones(close_idx.size)]).astype(np.int64)
+    peak = np.concatenate([*ev_peak, np.full(open_idx.size + close_idx.size, np.nan)])
     edge = np.r_[np.zeros(n_roots, dtype=np.bool_), np.ones(open_idx.size + close_idx.size, dtype=np.bool_)]
     # By segment, then time; at equal times a set closes before a rise opens.
     order = np.lexsort((direction, t_all, seg))
-    seg, obj_all, t_all, direction, edge = (
+    seg, obj_all, t_all, direction, edge, peak = (
         seg[order],
         obj_all[order],
         t_all[order],
         direction[order],
         edge[order],
+        peak[order],
     )
     rises = direction > 0
     sets = ~rises
@@ -908,6 +928,7 @@ def _positive_spans(
         b=t_all[sets],
         a_is_edge=edge[rises],
         b_is_edge=edge[sets],
+        peak=peak[rises],
     )
 
 
@@ -925,27 +946,25 @@ class _Samples:
     sin_el_rate: FloatArray
     sin_el_accel: FloatArray
     range_margin: FloatArray  # max_range^2 - range^2
-    range_rate: FloatArray
+    range_rate: FloatArray  # -(range^2)'
+    range2: FloatArray  # range^2: smooth, its minimum (closest approach) is near the culmination
     scale: FloatArray  # range^2 omega^4
 
 
-def _fastest_motion(sat: Satrec) -> float:
-    """Upper bound of the object's angular rate seen from the rotating Earth (perigee), rad/s."""
-    n = sat.no_kozai / 60.0
-    e = min(sat.ecco, 0.99)
-    return float(n * (1.0 + e) ** 2 / (1.0 - e * e) ** 1.5 + EARTH_ROTATION_RAD_S)
+def _fastest_motions(sats: Sequence[Satrec]) -> FloatArray:
+    """Upper bounds of the objects' angular rates seen from the rotating Earth (at perigee), rad/s."""
+    n = np.array([sat.no_kozai for sat in sats]) / 60.0
+    e = np.minimum(np.array([sat.ecco for sat in sats]), 0.99)
+    return np.asarray(n * (1.0 + e) ** 2 / (1.0 - e * e) ** 1.5 + EARTH_ROTATION_RAD_S, dtype=np.float64)
 
 
-def _step_for(sat: Satrec, options: PassOptions) -> float:
-    """Screening step: the base step times a power of two keeping the orbital turn per step small."""
-    safe = _MAX_STEP_ANGLE_RAD / _fastest_motion(sat)
+def _screening_steps(motion: FloatArray, options: PassOptions) -> FloatArray:
+    """The base step times the largest power of two (possibly negative) keeping the turn per step
+    under ``_MAX_STEP_ANGLE_RAD``, capped at ``max_step_s`` (at the base step when not adaptive)."""
     cap = options.max_step_s if options.adaptive_step else options.coarse_step_s
-    step = options.coarse_step_s
-    while step * 2.0 <= min(safe, cap):
-        step *= 2.0
-    while step > safe and step > 1.0:
-        step /= 2.0
-    return step
+    limit = np.minimum(_MAX_STEP_ANGLE_RAD / motion, cap)
+    power = np.floor(np.log2(limit / options.coarse_step_s) + 1e-12)
+    return np.asarray(options.coarse_step_s * 2.0**power, dtype=np.float64)
 
 
 def _time_grid(duration_s: float, step: float) -> FloatArray:
@@ -955,16 +974,21 @@ def _time_grid(duration_s: float, step: float) -> FloatArray:
     return times
 
 
-def _sample(frame: _Frame, sats: Sequence[Satrec], steps: FloatArray) -> _Samples:
+def _sample(frame: _Frame, sats: Sequence[Satrec], steps: FloatArray, motion: FloatArray) -> _Samples:
     """Propagate every object on its screening grid (SatrecArray, batched) and derive the samples.
 
     Objects must come ordered by step, so that the samples come out sorted by (object, time).
     """
-    omega4 = np.array([_fastest_motion(sat) ** 4 for sat in sats])
-    parts: list[_Samples] = []
-    for step in np.unique(steps).tolist():
+    if np.any(steps[1:] < steps[:-1]):
+        raise PassPredictionError("internal error: objects not ordered by screening step")
+    grids = {step: _time_grid(frame.duration_s, step) for step in np.unique(steps).tolist()}
+    total = sum(int(np.count_nonzero(steps == step)) * times.shape[0] for step, times in grids.items())
+    out = _Samples(
+        obj=np.empty(total, dtype=np.int64), **{name: np.empty(total) for name in _Samples.__slots__[1:]}
+    )
+    offset = 0
+    for step, times in grids.items():
         members = np.flatnonzero(steps == step)
-        times = _time_grid(frame.duration_s, step)
         jd = np.full(times.shape[0], frame.jd0)
         fraction = frame.fraction(times)
         per_batch = max(1, _SAMPLES_PER_BATCH // times.shape[0])
@@ -975,23 +999,20 @@ def _sample(frame: _Frame, sats: Sequence[Satrec], steps: FloatArray) -> _Sample
             f, f_dot = _quantity(frame, _Q.VISIBILITY, topo, times)
             rate, accel = _quantity(frame, _Q.SIN_EL_RATE, topo, times)
             margin, margin_dot = _quantity(frame, _Q.RANGE, topo, times)
-            parts.append(
-                _Samples(
-                    obj=np.repeat(batch, times.shape[0]).astype(np.int64),
-                    t=np.tile(times, batch.size),
-                    visibility=f.ravel(),
-                    visibility_rate=np.nan_to_num(f_dot).ravel(),
-                    sin_el_rate=rate.ravel(),
-                    sin_el_accel=np.nan_to_num(accel).ravel(),
-                    range_margin=margin.ravel(),
-                    range_rate=np.nan_to_num(margin_dot).ravel(),
-                    scale=(topo.rng * topo.rng * omega4[batch, None]).ravel(),
-                )
-            )
-    merged = _Samples(*(np.concatenate([getattr(p, name) for p in parts]) for name in _Samples.__slots__))
-    if np.any(merged.obj[1:] < merged.obj[:-1]):
-        raise PassPredictionError("internal error: objects not ordered by screening step")
-    return merged
+            range2 = topo.rng * topo.rng
+            end = offset + batch.size * times.shape[0]
+            out.obj[offset:end] = np.repeat(batch, times.shape[0])
+            out.t[offset:end] = np.tile(times, batch.size)
+            out.visibility[offset:end] = f.ravel()
+            out.visibility_rate[offset:end] = np.nan_to_num(f_dot).ravel()
+            out.sin_el_rate[offset:end] = rate.ravel()
+            out.sin_el_accel[offset:end] = np.nan_to_num(accel).ravel()
+            out.range_margin[offset:end] = margin.ravel()
+            out.range_rate[offset:end] = np.nan_to_num(margin_dot).ravel()
+            out.range2[offset:end] = range2.ravel()
+            out.scale[offset:end] = (range2 * motion[batch, None] ** 4).ravel()
+            offset = end
+    return out
 
 
 def _points_in_spans(
@@ -1024,6 +1045,7 @@ def _points_in_spans(
         val=np.where(is_a, a_val[seg], np.where(is_b, b_val[seg], values[0][sample])),
         der=np.where(is_a, a_der[seg], np.where(is_b, b_der[seg], values[1][sample])),
         scale=samples.scale[np.clip(around, 0, last)],
+        around=np.clip(around, 0, last),
     )
 
 
@@ -1036,8 +1058,11 @@ def _split_by_range(
     points = _points_in_spans(
         samples, spans, (samples.range_margin, samples.range_rate), (val[:n], der[:n], val[n:], der[n:])
     )
-    cut = _positive_spans(prop, points, _Q.RANGE, _Q.RANGE_RATE, spans.a, spans.b)
+    cut = _positive_spans(prop, points, _Q.RANGE, _Q.RANGE, _Q.RANGE_RATE, spans.a, spans.b)
     parent = cut.seg
+    # The elevation peak of a pass found between two samples stays known if it is in the piece.
+    peak = spans.peak[parent]
+    peak = np.where((peak >= cut.a) & (peak <= cut.b), peak, np.nan)
     result = _Spans(
         seg=parent,
         obj=cut.obj,
@@ -1045,8 +1070,20 @@ def _split_by_range(
         b=cut.b,
         a_is_edge=cut.a_is_edge & spans.a_is_edge[parent],
         b_is_edge=cut.b_is_edge & spans.b_is_edge[parent],
+        peak=peak,
     )
     return result, ~cut.a_is_edge, ~cut.b_is_edge
+
+
+def _range2_curvature(samples: _Samples, m: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Derivatives of -(range^2)' at samples m and m + 1, from the cubic Hermite interpolant of
+    range^2 between them (the rate's own derivative is not sampled)."""
+    h = samples.t[m + 1] - samples.t[m]
+    p0, p1 = samples.range2[m], samples.range2[m + 1]
+    d0, d1 = -samples.range_rate[m], -samples.range_rate[m + 1]  # (range^2)'
+    c2 = 3.0 * (p1 - p0) / h**2 - (2.0 * d0 + d1) / h
+    c3 = 2.0 * (p0 - p1) / h**3 + (d0 + d1) / h**2
+    return -2.0 * c2, -(2.0 * c2 + 6.0 * c3 * h)
 
 
 def _culminations(
@@ -1056,7 +1093,8 @@ def _culminations(
 
     The culmination is a root of the elevation rate (rising then falling) inside the span, or an
     end of a clipped span. At an elevation rise (set) the rate is known to be positive (negative),
-    so only other ends (window edges, range limits) are evaluated before solving.
+    so only other ends (window edges, range limits) are evaluated before solving. Spans found
+    around a peak between two samples already know it (``spans.peak``): it is their only root.
     """
     n = spans.a.shape[0]
     a_val = np.ones(n)
@@ -1078,20 +1116,39 @@ def _culminations(
     )
     assert p.der is not None
     same = p.seg[1:] == p.seg[:-1]
-    j = np.flatnonzero(same & (p.val[:-1] > 0.0) & (p.val[1:] <= 0.0))
+    known = np.isfinite(spans.peak)
+    j = np.flatnonzero(same & (p.val[:-1] > 0.0) & (p.val[1:] <= 0.0) & ~known[p.seg[:-1]])
     t0, t1 = p.t[j], p.t[j + 1]
-    # Hermite guess where both rates and their derivatives are known, else the middle.
+    # Hermite guess from the rates and their derivatives at both ends when they are samples, else
+    # from the samples enclosing the bracket (its start is a span's start, or its end a span's end).
     both = np.isfinite(p.der[j]) & np.isfinite(p.der[j + 1])
     guess = 0.5 * (t0 + t1)
     jb = j[both]
     if jb.size:
         guess[both] = _interpolated_root(p, jb)
+    assert p.around is not None
+    starts_span = p.seg[np.maximum(j - 1, 0)] != p.seg[j]
+    starts_span[j == 0] = True
+    m = np.clip(np.where(starts_span, p.around[j], p.around[j + 1] - 1), 0, samples.t.shape[0] - 2)
+    # The elevation rate of a LEO pass is sharply peaked: guess instead the closest approach, the
+    # minimum of the smooth range^2 (range rate - then +), seconds from the culmination.
+    r0, r1 = samples.range_rate[m], samples.range_rate[m + 1]  # -(range^2)'
+    same_object = (samples.obj[m] == p.obj[j]) & (samples.obj[m + 1] == p.obj[j])
+    enclosed = same_object & (r0 > 0.0) & (r1 <= 0.0)
+    if np.any(enclosed):
+        me = m[enclosed]
+        estimate = _hermite_root(
+            samples.t[me], samples.t[me + 1], r0[enclosed], r1[enclosed], *_range2_curvature(samples, me)
+        )
+        inside = (estimate > t0[enclosed]) & (estimate < t1[enclosed])
+        guess[np.flatnonzero(enclosed)[inside]] = estimate[inside]
     roots = _solve(
         prop, _codes(_Q.SIN_EL_RATE, j.size), p.obj[j], t0, t1, np.zeros(j.size, dtype=np.bool_), guess
     )
     # Candidates: every interior maximum, plus both ends (they win only when the pass is clipped).
-    cand_seg = np.concatenate([p.seg[j], np.arange(n), np.arange(n)])
-    cand_t = np.concatenate([roots, spans.a, spans.b])
+    with_peak = np.flatnonzero(known)
+    cand_seg = np.concatenate([p.seg[j], np.arange(n), np.arange(n), with_peak])
+    cand_t = np.concatenate([roots, spans.a, spans.b, spans.peak[with_peak]])
     topo = prop.topo(spans.obj[cand_seg], cand_t)
     sin_el = np.where(topo.ok, topo.up / topo.rng, -2.0)
     order = np.lexsort((-sin_el, cand_seg))
@@ -1178,7 +1235,7 @@ def _sunlit_spans(
     t = a[seg] + (b - a)[seg] * k / (count[seg] - 1)
     val, _ = prop.quantities(_codes(_Q.SUNLIT, t.shape[0]), obj[seg], t)
     points = _Points(seg=seg, obj=obj[seg], t=t, val=val, der=None)
-    spans = _positive_spans(prop, points, _Q.SUNLIT, None, a, b)
+    spans = _positive_spans(prop, points, _Q.SUNLIT, _Q.SUNLIT, None, a, b)
     out: list[list[tuple[float, float]]] = [[] for _ in range(n_span)]
     for s, lo, hi in zip(spans.seg.tolist(), spans.a.tolist(), spans.b.tolist(), strict=True):
         out[s].append((lo, hi))
@@ -1211,12 +1268,13 @@ def screen_chunk(
         return []
     frame = _make_frame(where, window, opts)
     # Objects sharing a screening step are propagated together: number them in step order.
-    steps = np.array([_step_for(sat, opts) for _, _, sat in loaded])
+    motion = _fastest_motions([sat for _, _, sat in loaded])
+    steps = _screening_steps(motion, opts)
     order = np.argsort(steps, kind="stable")
     loaded = [loaded[i] for i in order.tolist()]
     sats = [sat for _, _, sat in loaded]
     prop = _Propagator(frame, sats)
-    samples = _sample(frame, sats, steps[order])
+    samples = _sample(frame, sats, steps[order], motion[order])
     n_obj = len(sats)
     obj_start = np.zeros(n_obj)
     obj_end = np.full(n_obj, frame.duration_s)
@@ -1229,7 +1287,7 @@ def screen_chunk(
         scale=samples.scale,
         ext=samples.sin_el_rate,
     )
-    spans = _positive_spans(prop, points, _Q.ELEVATION, _Q.SIN_EL_RATE, obj_start, obj_end)
+    spans = _positive_spans(prop, points, _Q.ELEVATION, _Q.VISIBILITY, _Q.SIN_EL_RATE, obj_start, obj_end)
     a_range = np.zeros(spans.a.shape[0], dtype=np.bool_)
     b_range = np.zeros(spans.a.shape[0], dtype=np.bool_)
     if math.isfinite(frame.max_range_km) and spans.a.size:
