@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with (
         distributed.LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
