@@ -109,7 +109,7 @@ _MAX_STEP_ANGLE_RAD: Final = 0.7  # adaptive steps: at most this much orbital tu
 _INVALID: Final = -1.0e9  # screening value where sgp4 fails (decayed object): "far below the mask"
 _SAMPLES_PER_BATCH: Final = 200_000  # objects x samples propagated at once (memory, cache)
 # Peaks whose Hermite estimate comes within this many times the interpolation error scale
-# (range^2 (omega h)^4, km^2) below zero are solved exactly. Measured errors stay below 0.3 of it.
+# (range^2 (omega h)^4, km^2) below zero are solved exactly. Measured errors stay below 0.75 of it.
 _HERMITE_SAFETY: Final = 10.0
 _SUNLIT_SAMPLE_S: Final = 30.0  # shadow boundaries are searched at this spacing inside a pass
 _TWILIGHT_SAMPLE_S: Final = 60.0  # Sun elevation sampling for the site's dark intervals
@@ -654,6 +654,9 @@ class _Propagator:
         self.frame = frame
         self.sats = sats
         self.calls = 0
+        # From the first screening sample where sgp4 failed (decay), an object stays invalid: sgp4
+        # can return states again later, which are meaningless.
+        self.valid_until = np.full(len(sats), np.inf)
 
     def topo(self, obj: IntArray, t: FloatArray) -> _Topo:
         m = t.shape[0]
@@ -678,6 +681,7 @@ class _Propagator:
         r[order] = r_sorted
         v[order] = v_sorted
         ok[order] = err == 0
+        ok &= t < self.valid_until[obj]
         return _topocentric(self.frame, ok, r, v, t)
 
     def quantities(self, q: IntArray, obj: IntArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -974,10 +978,13 @@ def _time_grid(duration_s: float, step: float) -> FloatArray:
     return times
 
 
-def _sample(frame: _Frame, sats: Sequence[Satrec], steps: FloatArray, motion: FloatArray) -> _Samples:
+def _sample(
+    frame: _Frame, sats: Sequence[Satrec], steps: FloatArray, motion: FloatArray, valid_until: FloatArray
+) -> _Samples:
     """Propagate every object on its screening grid (SatrecArray, batched) and derive the samples.
 
     Objects must come ordered by step, so that the samples come out sorted by (object, time).
+    ``valid_until`` receives each object's first sample time where sgp4 failed (else stays inf).
     """
     if np.any(steps[1:] < steps[:-1]):
         raise PassPredictionError("internal error: objects not ordered by screening step")
@@ -995,7 +1002,10 @@ def _sample(frame: _Frame, sats: Sequence[Satrec], steps: FloatArray, motion: Fl
         for lo in range(0, members.size, per_batch):
             batch = members[lo : lo + per_batch]
             err, r, v = SatrecArray([sats[i] for i in batch]).sgp4(jd, fraction)
-            topo = _topocentric(frame, err == 0, r, v, times)
+            failed = np.logical_or.accumulate(err != 0, axis=1)
+            first_failure = np.argmax(failed, axis=1)
+            valid_until[batch] = np.where(failed[:, -1], times[first_failure], np.inf)
+            topo = _topocentric(frame, ~failed, r, v, times)
             f, f_dot = _quantity(frame, _Q.VISIBILITY, topo, times)
             rate, accel = _quantity(frame, _Q.SIN_EL_RATE, topo, times)
             margin, margin_dot = _quantity(frame, _Q.RANGE, topo, times)
@@ -1274,7 +1284,7 @@ def screen_chunk(
     loaded = [loaded[i] for i in order.tolist()]
     sats = [sat for _, _, sat in loaded]
     prop = _Propagator(frame, sats)
-    samples = _sample(frame, sats, steps[order], motion[order])
+    samples = _sample(frame, sats, steps[order], motion[order], prop.valid_until)
     n_obj = len(sats)
     obj_start = np.zeros(n_obj)
     obj_end = np.full(n_obj, frame.duration_s)

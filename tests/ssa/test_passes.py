@@ -356,6 +356,25 @@ def test_radar_range_limit(sky: Any) -> None:
         assert np.all((sat - site).at(ts.from_datetimes(inside)).distance().km <= limit + 0.05)
 
 
+def test_decayed_objects_have_no_passes_after_sgp4_fails() -> None:
+    """SGP4-VER 29141 (SL-14 DEB, "last stage of decay") and 28872 ("lost in 50 minutes"): sgp4
+    reports decay, then returns states again hours later; those are meaningless."""
+    for norad_id in (29141, 28872):
+        record = VERIFICATION[norad_id]
+        sat = Satrec.twoline2rv(record.line1, record.line2)
+        start = datetime(2000, 1, 1, 12, tzinfo=UTC) + timedelta(
+            days=sat.jdsatepoch + sat.jdsatepochF - 2451545.0
+        )
+        window = Window(start, start + timedelta(days=2))
+        minutes = np.arange(0, 2 * 1440 + 1, 1.0)
+        err, _, _ = sat.sgp4_array(np.full(minutes.size, sat.jdsatepoch), sat.jdsatepochF + minutes / 1440.0)
+        assert err[-1] == 0 or np.any(err[np.argmax(err != 0) :] == 0)  # sgp4 "recovers" at times
+        failure = start + timedelta(minutes=float(minutes[np.argmax(err != 0)]))
+        for site in (OGS, TIRA):
+            for p in screen_chunk([record], site, window, PassOptions()):
+                assert p.set_time <= failure
+
+
 def test_sensor_limits_are_applied() -> None:
     optical = Sensor(
         "OGS", SensorKind.OPTICAL, OGS.latitude_deg, OGS.longitude_deg, OGS.height_m, min_elevation_deg=15.0
