@@ -140,6 +140,14 @@ def load_settings(
     return _build(_Reader(parser, env), tuple(str(p) for p in paths))
 
 
+def parse_size(text: str, where: str) -> int:
+    """Bytes of a size such as ``64mb``, ``2gb`` or ``512`` (binary units); ``where`` names the key."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"{where} must be a size such as 64mb, not {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
 class _Reader:
     """Typed access to the merged parser, with ${VAR} expansion and errors that name the key."""
 
@@ -179,11 +187,7 @@ class _Reader:
         return value
 
     def size(self, section: str, key: str) -> int:
-        text = self.text(section, key)
-        match = _SIZE.match(text)
-        if not match:
-            raise ConfigError(f"[{section}] {key} must be a size such as 64mb, not {text!r}")
-        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+        return parse_size(self.text(section, key), f"[{section}] {key}")
 
     def others(self) -> dict[str, dict[str, str]]:
         """Every section outside the service's own, with its values expanded."""

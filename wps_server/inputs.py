@@ -167,7 +167,8 @@ def materialise(process: Process, request: Execute, policy: InputPolicy, workdir
         missing = definition.identifier not in values
         if isinstance(definition, LiteralInput) and missing and definition.default is not None:
             values[definition.identifier] = [definition.default]
-    return ProcessInputs(values)
+    asked = (*request.outputs, *([request.raw_output] if request.raw_output else []))
+    return ProcessInputs(values, {o.identifier: o.mime_type for o in asked if o.mime_type})
 
 
 def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy) -> bytes:

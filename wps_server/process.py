@@ -2,8 +2,9 @@
 
 One definition serves every interface (WPS 1.0.0 documents, and the other dialects built on them).
 A handler receives checked :class:`ProcessInputs` and a :class:`JobContext` and returns its outputs
-as a dict: python values for literals, ``bytes``/``str``/``Path`` for complex outputs, and
-:class:`BoundingBox` for bounding boxes.
+as a dict: python values for literals, ``bytes``/``str``/``Path`` for complex outputs (or a
+:class:`ComplexResult` naming the format written, when the handler chose it), and :class:`BoundingBox`
+for bounding boxes. ``ProcessInputs.output_format`` tells a handler the format a client asked for.
 """
 
 from __future__ import annotations
@@ -152,11 +153,30 @@ class ComplexValue:
 InputValue = str | int | float | bool | datetime | ComplexValue | BoundingBox
 
 
-class ProcessInputs:
-    """The checked values of one Execute request, by input identifier."""
+@dataclass(frozen=True)
+class ComplexResult:
+    """A complex output written in a format the handler chose (one of the output's formats).
 
-    def __init__(self, values: Mapping[str, list[InputValue]]) -> None:
+    A handler whose output has several formats returns this when the content depends on the format:
+    the output is stored and served under ``mime_type``, whatever the output's default format.
+    """
+
+    content: bytes | str | Path
+    mime_type: str
+
+
+class ProcessInputs:
+    """The checked values of one Execute request, by input identifier, and the output formats asked for."""
+
+    def __init__(
+        self, values: Mapping[str, list[InputValue]], output_formats: Mapping[str, str] | None = None
+    ) -> None:
         self._values = dict(values)
+        self._output_formats = dict(output_formats or {})
+
+    def output_format(self, identifier: str) -> str | None:
+        """The mimeType the client asked for output ``identifier``; None when it named none."""
+        return self._output_formats.get(identifier)
 
     def all(self, identifier: str) -> list[InputValue]:
         return list(self._values.get(identifier, []))

@@ -9,10 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from wps_server.errors import NoApplicableCode
-from wps_server.inputs import find_format
+from wps_server.inputs import find_format, same_mime
 from wps_server.jobs.model import OutputRecord
 from wps_server.operations import Execute
-from wps_server.process import BoundingBox, BoundingBoxOutput, ComplexOutput, LiteralOutput, Process
+from wps_server.process import (
+    BoundingBox,
+    BoundingBoxOutput,
+    ComplexOutput,
+    ComplexResult,
+    LiteralOutput,
+    Process,
+)
 
 
 def literal_text(value: object) -> str:
@@ -57,7 +64,21 @@ def store_outputs(
             )
         elif isinstance(definition, ComplexOutput):
             spec = requested.get(definition.identifier)
-            fmt = find_format(definition.formats, spec.mime_type if spec else None, definition.identifier)
+            asked = spec.mime_type if spec else None
+            if isinstance(value, ComplexResult):
+                exact = [f for f in definition.formats if _plain(f.mime_type) == _plain(value.mime_type)]
+                fmt = (
+                    exact[0]
+                    if exact
+                    else find_format(definition.formats, value.mime_type, definition.identifier)
+                )
+                if asked and not (same_mime(asked, fmt.mime_type) or same_mime(fmt.mime_type, asked)):
+                    raise NoApplicableCode(
+                        f"the process wrote {definition.identifier} as {fmt.mime_type}, not as {asked}"
+                    )
+                value = value.content
+            else:
+                fmt = find_format(definition.formats, asked, definition.identifier)
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{definition.identifier}{fmt.extension}"
             _write(value, folder / name)
@@ -72,6 +93,10 @@ def store_outputs(
                 )
             )
     return records
+
+
+def _plain(mime_type: str) -> str:
+    return mime_type.replace(" ", "").lower()
 
 
 def _write(value: object, target: Path) -> None:
