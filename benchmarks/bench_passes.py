@@ -130,11 +130,17 @@ def catalogue(n: int, seed: int) -> tuple[list[dict[str, Any]], str, dict[str, i
     return out, source, regimes
 
 
-def timed(run: Callable[[], list[Pass]]) -> tuple[float, list[Pass], list[float]]:
+def timed(
+    run: Callable[[], list[Pass]], cpu: Callable[[], float]
+) -> tuple[float, float, list[Pass], list[float]]:
+    """Wall and CPU seconds of a run (CPU of this process, or summed over the cluster's workers),
+    and the 1-minute load average before and after: the machine may be shared."""
     load_before = os.getloadavg()[0]
+    cpu_before = cpu()
     start = time.perf_counter()
     passes = run()
-    return time.perf_counter() - start, passes, [load_before, os.getloadavg()[0]]
+    wall = time.perf_counter() - start
+    return wall, cpu() - cpu_before, passes, [load_before, os.getloadavg()[0]]
 
 
 def same(a: list[Pass], b: list[Pass]) -> bool:
@@ -162,9 +168,9 @@ def skyfield_sample(
         for i in picks
     ]
     t0, t1 = ts.from_datetime(WINDOW.start), ts.from_datetime(WINDOW.end)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     events = {norad: sat.find_events(where, t0, t1, altitude_degrees=mask) for norad, sat in sats}
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     theirs_total = matched = ours_total = 0
     for norad, (t, kinds) in events.items():
         mine = [(p.rise_time, 0) for p in ours if p.norad_id == norad and p.rise_limit == Limit.ELEVATION]
@@ -180,6 +186,7 @@ def skyfield_sample(
         "objects": len(sats),
         "seconds": elapsed,
         "seconds_per_object": elapsed / len(sats),
+        "cpu_s_per_object": cpu / len(sats),
         "their_rises_and_sets": theirs_total,
         "matched_by_ours_within_1s": matched,
         "our_rises_and_sets": ours_total,
@@ -207,11 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     results: dict[str, list[Pass]] = {}
     for label, options in variants.items():
-        wall, passes, load = timed(
-            lambda o=options: predict_passes(records, OGS, WINDOW, o, chunk_size=args.chunk_size)
+        wall, cpu, passes, load = timed(
+            lambda o=options: predict_passes(records, OGS, WINDOW, o, chunk_size=args.chunk_size),
+            time.process_time,
         )
         rows.append(
-            {"run": f"ours, {label}, 1 process", "seconds": wall, "passes": len(passes), "load": load}
+            {
+                "run": f"ours, {label}, 1 process",
+                "seconds": wall,
+                "cpu_s": cpu,
+                "passes": len(passes),
+                "load": load,
+            }
         )
         results[f"{label}/local"] = passes
         print(f"  {rows[-1]['run']}: {wall:.2f} s, {len(passes)} passes", flush=True)
@@ -228,15 +242,17 @@ def main(argv: list[str] | None = None) -> int:
         predict_passes(records[:50], OGS, WINDOW, variants["adaptive grid"], client=client, chunk_size=25)
         warm_up = time.perf_counter() - start
         for label, options in variants.items():
-            wall, passes, load = timed(
+            wall, cpu, passes, load = timed(
                 lambda o=options: predict_passes(
                     records, OGS, WINDOW, o, client=client, chunk_size=args.chunk_size
-                )
+                ),
+                lambda: float(sum(client.run(time.process_time).values())),
             )
             rows.append(
                 {
                     "run": f"ours, {label}, {args.workers} workers",
                     "seconds": wall,
+                    "cpu_s": cpu,
                     "passes": len(passes),
                     "load": load,
                 }
@@ -252,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "run": f"skyfield find_events, 1 process (from {sky['objects']} objects)",
             "seconds": sky_total,
+            "cpu_s": sky["cpu_s_per_object"] * len(records),
             "passes": None,
             "load": [os.getloadavg()[0]] * 2,
         }
@@ -259,17 +276,20 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{len(records)} objects, {OGS.name}, mask {args.mask} deg, {WINDOW.start:%Y-%m-%d} + 1 day")
+    sky_cpu = rows[-1]["cpu_s"]
     print(
-        f"{'run':<56} {'seconds':>9} {'objects/s':>10} {'passes':>8} {'skyfield/ours':>14} {'load 1 min':>11}"
+        f"{'run':<56} {'wall s':>8} {'CPU s':>8} {'objects/s':>10} {'passes':>8} {'skyfield/ours':>14} "
+        f"{'(CPU)':>7} {'load 1 min':>11}"
     )
     for row in rows:
         ratio = sky_total / row["seconds"]
         row["skyfield_over_ours"] = ratio
+        row["skyfield_over_ours_cpu"] = sky_cpu / row["cpu_s"]
         passes = "" if row["passes"] is None else str(row["passes"])
         load = "-".join(f"{x:.1f}" for x in row["load"])
         print(
-            f"{row['run']:<56} {row['seconds']:>9.2f} {len(records) / row['seconds']:>10.0f} {passes:>8} "
-            f"{ratio:>13.1f}x {load:>11}"
+            f"{row['run']:<56} {row['seconds']:>8.2f} {row['cpu_s']:>8.2f} {len(records) / row['seconds']:>10.0f} "
+            f"{passes:>8} {ratio:>13.1f}x {row['skyfield_over_ours_cpu']:>6.1f}x {load:>11}"
         )
     print(f"LocalCluster start {cluster_start:.2f} s, warm-up {warm_up:.2f} s (not included above)")
     print(f"identical passes across our runs: {identical}")
