@@ -104,36 +104,47 @@ def export_observations(rows: Sequence[ObservationRow], fmt: ObservationFormat |
     if fmt is ObservationFormat.JSON:
         return json.dumps([_plain(r) for r in rows], indent=1)
     if fmt is ObservationFormat.CSV:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=_ROW_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: "" if v is None else v for k, v in _plain(r).items()})
-        return buf.getvalue()
+        return csv_text(_ROW_FIELDS, (_plain(r) for r in rows))
     tdm = observations_to_tdm(rows)
     return write_tdm_kvn(tdm) if fmt is ObservationFormat.TDM_KVN else write_tdm_xml(tdm)
 
 
-def export_objects(infos: Iterable[ObjectInfo]) -> str:
-    """Objects as a JSON list (dates ISO 8601)."""
-    return json.dumps(
-        [
-            {
-                "norad_id": i.norad_id,
-                "name": i.name,
-                "cospar_id": i.cospar_id,
-                "object_type": i.object_type,
-                "country": i.country,
-                "launch_date": i.launch_date.isoformat() if i.launch_date else None,
-                "decay_date": i.decay_date.isoformat() if i.decay_date else None,
-            }
-            for i in infos
-        ],
-        indent=1,
-    )
+_OBJECT_FIELDS = ("norad_id", "name", "cospar_id", "object_type", "country", "launch_date", "decay_date")
 
 
-def _split_antimeridian(lon: list[float], lat: list[float]) -> list[list[list[float]]]:
+def export_objects(infos: Iterable[ObjectInfo], fmt: str = "json") -> str:
+    """Objects as a JSON list or as CSV with a header (dates ISO 8601)."""
+    rows = [
+        {
+            "norad_id": i.norad_id,
+            "name": i.name,
+            "cospar_id": i.cospar_id,
+            "object_type": i.object_type,
+            "country": i.country,
+            "launch_date": i.launch_date.isoformat() if i.launch_date else None,
+            "decay_date": i.decay_date.isoformat() if i.decay_date else None,
+        }
+        for i in infos
+    ]
+    if fmt == "json":
+        return json.dumps(rows, indent=1)
+    if fmt == "csv":
+        return csv_text(_OBJECT_FIELDS, rows)
+    raise ExportError(f"objects are written as json or csv, not {fmt!r}")
+
+
+def csv_text(fields: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """CSV with a header row; None is written as an empty cell."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def split_antimeridian(lon: list[float], lat: list[float]) -> list[list[list[float]]]:
+    """[lon, lat] polylines of a track, cut where it crosses the antimeridian (MultiLineString parts)."""
     lines: list[list[list[float]]] = [[]]
     for i, (x, y) in enumerate(zip(lon, lat, strict=True)):
         if i and abs(x - lon[i - 1]) > 180.0:
@@ -160,7 +171,7 @@ def ground_tracks_geojson(
                 "type": "Feature",
                 "geometry": {
                     "type": "MultiLineString",
-                    "coordinates": _split_antimeridian(lon.tolist(), lat.tolist()),
+                    "coordinates": split_antimeridian(lon.tolist(), lat.tolist()),
                 },
                 "properties": {
                     "norad_id": orbit.norad_id,

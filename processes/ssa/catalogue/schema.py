@@ -197,6 +197,8 @@ tasking_requests = Table(
     Column("required_observations", Integer, nullable=False),
     Column("collected_observations", Integer, nullable=False),
     Column("requester", String(128), nullable=False),
+    Column("priority", SmallInteger, nullable=False, server_default="5"),  # 1 (highest) .. 9
+    Column("obs_type", String(32), nullable=False, server_default=""),  # ObservationType or '' (any)
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
     Index("ix_ssa_tasking_object_sensor_status", "norad_id", "sensor_code", "status"),

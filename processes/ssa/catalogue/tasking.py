@@ -23,11 +23,22 @@ from processes.ssa.catalogue.schema import objects, tasking_events, tasking_requ
 from processes.ssa.catalogue.sensors import sensor_ids
 from processes.ssa.epochs import ensure_utc, from_us, to_us
 from processes.ssa.errors import TaskingError
-from processes.ssa.records import Orbit, Sensor
+from processes.ssa.records import ObservationType, Orbit, Sensor, SensorKind
 
 MAX_REQUEST_WINDOW = timedelta(days=14)
 DEFAULT_LOOKAHEAD = timedelta(days=3)
 MAX_PROPOSALS = 5
+PRIORITIES = range(1, 10)  # 1 is the most urgent
+DEFAULT_PRIORITY = 5
+# The sensor kinds that can make each kind of measurement (angles: both, optical AZ/EL or RA/Dec).
+MEASURED_BY = {
+    ObservationType.ANGLE_1: (SensorKind.OPTICAL, SensorKind.RADAR),
+    ObservationType.ANGLE_2: (SensorKind.OPTICAL, SensorKind.RADAR),
+    ObservationType.MAG: (SensorKind.OPTICAL,),
+    ObservationType.RANGE: (SensorKind.RADAR,),
+    ObservationType.DOPPLER_INSTANTANEOUS: (SensorKind.RADAR,),
+    ObservationType.RCS: (SensorKind.RADAR,),
+}
 
 
 class Decision(StrEnum):
@@ -87,6 +98,8 @@ class TaskingRequest:
     required_observations: int
     collected_observations: int
     requester: str
+    priority: int = DEFAULT_PRIORITY
+    obs_type: str = ""  # an ObservationType value, or '' for any
     events: list[TaskingEvent] = field(default_factory=list)
 
 
@@ -128,11 +141,15 @@ def submit_tasking(
     find_windows: WindowFinder,
     requester: str = "",
     required_observations: int = 1,
+    priority: int = DEFAULT_PRIORITY,
+    obs_type: str = "",
     lookahead: timedelta = DEFAULT_LOOKAHEAD,
     now: datetime | None = None,
 ) -> TaskingDecision:
     """Decide on a request to observe ``norad_id`` with ``sensor`` between ``start`` and ``end``.
 
+    ``obs_type`` (an :class:`ObservationType` value, '' for any) must be a measurement the sensor's
+    kind makes (:data:`MEASURED_BY`); ``priority`` runs from 1 (most urgent) to 9.
     Every request is recorded, rejected ones too, with its first event.
     """
     start, end = ensure_utc(start), ensure_utc(end)
@@ -140,11 +157,16 @@ def submit_tasking(
     now_us = to_us(now_dt)
     if required_observations < 1:
         raise TaskingError("required_observations must be at least 1")
+    if priority not in PRIORITIES:
+        raise TaskingError(f"priority {priority} must be 1 (most urgent) to 9")
+    kinds = measuring_kinds(obs_type)
     decision, status, reason, windows = Decision.REJECTED, TaskingStatus.REJECTED, "", []
     with engine.begin() as conn:
         known = sensor_ids(conn)
         if sensor not in known:
             reason = f"unknown sensor {sensor!r}"
+        elif known[sensor][1].kind not in kinds:
+            reason = f"sensor {sensor} is {known[sensor][1].kind.value} and cannot measure {obs_type}"
         elif conn.execute(select(objects.c.norad_id).where(objects.c.norad_id == norad_id)).first() is None:
             reason = f"unknown object {norad_id}"
         elif end <= start:
@@ -188,6 +210,8 @@ def submit_tasking(
                     required_observations=required_observations,
                     collected_observations=0,
                     requester=requester[:128],
+                    priority=priority,
+                    obs_type=obs_type,
                     created_us=now_us,
                     updated_us=now_us,
                 )
@@ -196,6 +220,50 @@ def submit_tasking(
         )
         _event(conn, request_id, now_us, status.value, f"{decision.value}: {reason}", None)
     return TaskingDecision(request_id, decision, status, reason, windows)
+
+
+def choose_sensor(
+    engine: Engine,
+    *,
+    norad_id: int,
+    start: datetime,
+    end: datetime,
+    find_windows: WindowFinder,
+    obs_type: str = "",
+    lookahead: timedelta = DEFAULT_LOOKAHEAD,
+    now: datetime | None = None,
+) -> str | None:
+    """The registered sensor to ask when a request names none: of the sensors whose kind makes
+    ``obs_type``, the one that sees the object first in the window (else first after it, within
+    ``lookahead``; else the first by code, which :func:`submit_tasking` will reject with the
+    reason). None when no registered sensor makes such measurements.
+    """
+    kinds = measuring_kinds(obs_type)
+    start, end = ensure_utc(start), ensure_utc(end)
+    begin = max(start, ensure_utc(now) if now else datetime.now(UTC))
+    with engine.connect() as conn:
+        candidates = sorted((code, s) for code, (_, s) in sensor_ids(conn).items() if s.kind in kinds)
+        orbit = latest_orbit(conn, norad_id, before=end)
+    if not candidates:
+        return None
+    if orbit is None or not start < end or begin >= end or end - start > MAX_REQUEST_WINDOW:
+        return candidates[0][0]
+    for a, b in ((begin, end), (end, end + lookahead)):
+        first = {code: min(found)[0] for code, s in candidates if (found := find_windows(orbit, s, a, b))}
+        if first:
+            return min(first, key=lambda code: (first[code], code))
+    return candidates[0][0]
+
+
+def measuring_kinds(obs_type: str) -> tuple[SensorKind, ...]:
+    """The sensor kinds that make measurements of ``obs_type`` ('' : any kind)."""
+    if not obs_type:
+        return tuple(SensorKind)
+    try:
+        return MEASURED_BY[ObservationType(obs_type)]
+    except ValueError:
+        known = ", ".join(t.value for t in ObservationType)
+        raise TaskingError(f"observation type {obs_type!r} is not one of {known}") from None
 
 
 def _load(conn: Connection, request_id: int) -> TaskingRequest:
@@ -223,6 +291,8 @@ def _load(conn: Connection, request_id: int) -> TaskingRequest:
         required_observations=int(row.required_observations),
         collected_observations=int(row.collected_observations),
         requester=row.requester,
+        priority=int(row.priority),
+        obs_type=row.obs_type,
         events=events,
     )
 
