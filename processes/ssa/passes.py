@@ -158,6 +158,13 @@ OmmFields: TypeAlias = Mapping[str, Any]
 OrbitRecord: TypeAlias = TleRecord | Orbit | OmmFields
 
 
+def _finite(value: object, label: str) -> float:
+    """``value`` as a float, or a PassPredictionError naming ``label``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise PassPredictionError(f"{label} {value!r} must be a finite number")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     """A ground site on the WGS-84 ellipsoid."""
@@ -173,8 +180,7 @@ class Site:
             ("longitude", self.longitude_deg),
             ("height", self.height_m),
         ):
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-                raise PassPredictionError(f"site {label} {value!r} must be a finite number")
+            _finite(value, f"site {label}")
         if not -90.0 <= self.latitude_deg <= 90.0:
             raise PassPredictionError(f"site latitude {self.latitude_deg} deg out of [-90, 90]")
         if not -180.0 <= self.longitude_deg <= 360.0:
@@ -187,7 +193,10 @@ class Site:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A time window [start, end) in UTC; both ends must carry a time zone."""
+    """A time window from ``start`` to ``end``; both must carry a time zone (stored in UTC).
+
+    Passes in progress at either end are clipped to it (their limit there is ``WINDOW``).
+    """
 
     start: datetime
     end: datetime
@@ -220,6 +229,10 @@ class OpticalConditions:
     (-12 nautical, -18 astronomical twilight). ``shadow_model``: cylindrical or conical Earth
     shadow; with the conical model the target counts as sunlit while at least
     ``min_sun_fraction`` of the Sun's disk is visible from it (0.5: the Sun's centre is visible).
+
+    With optical conditions only passes with a visible part are returned. The Sun's elevation is
+    sampled every minute and the shadow every 30 s inside a pass before their boundaries are
+    solved: a dark (or sunlit) spell shorter than that can be missed.
     """
 
     sun_max_elevation_deg: float = -12.0
@@ -227,7 +240,14 @@ class OpticalConditions:
     min_sun_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shadow_model", ShadowModel(self.shadow_model))
+        try:
+            object.__setattr__(self, "shadow_model", ShadowModel(self.shadow_model))
+        except ValueError:
+            raise PassPredictionError(
+                f"shadow model {self.shadow_model!r} is not one of {', '.join(ShadowModel)}"
+            ) from None
+        _finite(self.sun_max_elevation_deg, "optical sun_max_elevation_deg")
+        _finite(self.min_sun_fraction, "optical min_sun_fraction")
         if not -90.0 < self.sun_max_elevation_deg < 90.0:
             raise PassPredictionError(
                 f"optical sun_max_elevation_deg {self.sun_max_elevation_deg} out of (-90, 90)"
@@ -257,7 +277,21 @@ class PassOptions:
     dut1_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.elevation_mask_deg) and 0.0 <= self.elevation_mask_deg < 90.0):
+        _finite(self.elevation_mask_deg, "elevation mask")
+        for label, value in (
+            ("coarse_step_s", self.coarse_step_s),
+            ("max_step_s", self.max_step_s),
+            ("time_tolerance_s", self.time_tolerance_s),
+            ("dut1_s", self.dut1_s),
+        ):
+            _finite(value, label)
+        if self.max_range_km is not None:
+            _finite(self.max_range_km, "max_range_km")
+        if not isinstance(self.max_window, timedelta):
+            raise PassPredictionError(f"max_window {self.max_window!r} must be a timedelta")
+        if self.optical is not None and not isinstance(self.optical, OpticalConditions):
+            raise PassPredictionError(f"optical {self.optical!r} must be OpticalConditions or None")
+        if not 0.0 <= self.elevation_mask_deg < 90.0:
             raise PassPredictionError(f"elevation mask {self.elevation_mask_deg} deg out of [0, 90)")
         if self.max_range_km is not None and not (
             math.isfinite(self.max_range_km) and self.max_range_km > 0.0

@@ -455,6 +455,8 @@ def test_cancellation_locally_and_on_the_cluster(cluster_client: Any) -> None:
         (lambda: PassOptions(elevation_mask_deg=90.0), "out of [0, 90)"),
         (lambda: PassOptions(max_range_km=0.0), "max_range_km"),
         (lambda: OpticalConditions(min_sun_fraction=0.0), "min_sun_fraction"),
+        (lambda: OpticalConditions(shadow_model="umbral"), "not one of cylindrical, conical"),
+        (lambda: PassOptions(elevation_mask_deg="10"), "elevation mask '10' must be a finite number"),
         (
             lambda: screen_chunk([], OGS, Window(DAY.start, DAY.start + timedelta(days=8))),
             "longer than the allowed",
