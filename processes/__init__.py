@@ -11,4 +11,36 @@ if TYPE_CHECKING:
 
 def shipped_processes(settings: Settings) -> list[Process]:
     """The process list, built after the configuration is loaded."""
-    return []
+    return ssa_processes(settings)
+
+
+def ssa_processes(settings: Settings) -> list[Process]:
+    """The SSA catalogue processes, sharing one catalogue connection (opened on first use)."""
+    from processes import (
+        wps_ssa_ingest,
+        wps_ssa_predict_passes,
+        wps_ssa_query_objects,
+        wps_ssa_query_observations,
+        wps_ssa_query_orbits,
+        wps_ssa_submit_tasking,
+        wps_ssa_tasking_status,
+        wps_ssa_update_tasking,
+    )
+    from processes.ssa_config import CatalogueConnection, SSASettings, check_sensors_file
+
+    ssa = SSASettings.from_settings(settings)
+    check_sensors_file(ssa)
+    catalogue = CatalogueConnection(settings.database_url, ssa)
+    return [
+        module.process(catalogue)
+        for module in (
+            wps_ssa_ingest,
+            wps_ssa_query_objects,
+            wps_ssa_query_orbits,
+            wps_ssa_query_observations,
+            wps_ssa_predict_passes,
+            wps_ssa_submit_tasking,
+            wps_ssa_tasking_status,
+            wps_ssa_update_tasking,
+        )
+    ]
