@@ -107,7 +107,8 @@ _MU_WGS72_KM3_S2: Final = 398600.8  # the gravity model sgp4 propagates with
 _MAX_SGP4_SATNUM: Final = 339_999  # largest number sgp4 accepts (Alpha-5 "Z9999")
 _MAX_STEP_ANGLE_RAD: Final = 0.7  # adaptive steps: at most this much orbital turn between samples
 _INVALID: Final = -1.0e9  # screening value where sgp4 fails (decayed object): "far below the mask"
-_SAMPLES_PER_BATCH: Final = 200_000  # objects x samples propagated at once (memory, cache)
+_SAMPLES_PER_BATCH: Final = 16_000  # objects x samples propagated at once: arrays of <= 128 kB stay in
+# cache and under glibc's mmap threshold (Dask workers pin it with MALLOC_TRIM_THRESHOLD_)
 # Peaks whose Hermite estimate comes within this many times the interpolation error scale
 # (range^2 (omega h)^4, km^2) below zero are solved exactly. Measured errors stay below 0.75 of it.
 _HERMITE_SAFETY: Final = 10.0
