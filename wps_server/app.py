@@ -27,16 +27,17 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 def create_app(settings: Settings, processes: list[Process] | None = None) -> Flask:
     """Build the application for ``settings``; starts nothing and touches no global configuration."""
-    service = WPSService(
+    offered = load_processes(settings) if processes is None else processes
+    engine = Engine(
         settings,
-        load_processes(settings) if processes is None else processes,
+        {p.identifier: p for p in offered},
         JobStore(make_engine(settings.database_url)),
         SchedulerConnection(settings.dask.scheduler),
     )
+    service = WPSService(engine)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_size
     app.extensions["wps"] = service
-    engine = Engine(settings, service.processes, service.store, service.scheduler)
     wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
     ogcapi.register(app, engine, settings)
 

@@ -1,8 +1,8 @@
 """What every interface does with processes and jobs, free of any dialect: check a request, run it now
 or queue it, look a job up, list jobs, dismiss one, and read an output back.
 
-WPS 2.0.0 and OGC API - Processes build their documents on this; the WPS 1.0.0 service
-(:mod:`wps_server.service`) does the same steps itself. One store and one process list serve all.
+WPS 1.0.0, WPS 2.0.0 and OGC API - Processes build their documents on this: one store and one
+process list serve all three.
 """
 
 from __future__ import annotations
