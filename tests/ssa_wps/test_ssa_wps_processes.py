@@ -3,11 +3,13 @@ names clients script against, the formats of result, and the [ssa] configuration
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from lxml import etree
+from openapi_spec_validator import validate
 
 from processes import shipped_processes
 from tests.ssa_wps.conftest import SSAApp
@@ -91,8 +93,16 @@ def test_capabilities_and_descriptions_in_every_dialect(ssa: SSAApp) -> None:
         assert result.xpath("ComplexOutput/Default/Format/MimeType/text()") == formats[:1]
     wps2 = ssa.client.get("/wps?service=WPS&request=GetCapabilities&AcceptVersions=2.0.0")
     assert wps2.status_code == 200 and b"ssa_predict_passes" in wps2.get_data()  # schema-checked too
+    offerings = ssa.client.get("/wps?service=WPS&version=2.0.0&request=DescribeProcess&identifier=ALL")
+    assert offerings.status_code == 200 and offerings.get_data().count(b"</wps:ProcessOffering>") == 8
     ogcapi = ssa.client.get("/ogcapi/processes?f=json").get_json()
     assert [p["id"] for p in ogcapi["processes"]] == EXPECTED_PROCESSES
+    validate(ssa.client.get("/ogcapi/api").get_json())
+    for identifier in EXPECTED_PROCESSES:
+        described = ssa.client.get(f"/ogcapi/processes/{identifier}?f=json").get_json()
+        assert set(described["inputs"]) >= NAMED_INPUTS[identifier]
+    formats = ssa.client.get("/ogcapi/processes/ssa_predict_passes?f=json").get_json()["outputs"]["result"]
+    assert "application/geo+json" in json.dumps(formats)
 
 
 @pytest.mark.parametrize(
