@@ -40,6 +40,7 @@ from .plan import (
     Tile,
     load_job_config,
 )
+from .ransac_seed import reset_ransac_generator
 from .s2p_state import S2P_LOCK, install_config
 from .watchdog import StepInterrupted, StepWatchdog
 
@@ -316,6 +317,8 @@ def _run_s2p(call: StepCall) -> float:
         before = _snapshot(scope)
         step_started = time.monotonic()
         watchdog = StepWatchdog(call.timeout_seconds, Path(call.job_dir) / CANCEL_FLAG_NAME)
+        if call.stage is Stage.POINTING:
+            reset_ransac_generator()  # same SIFT filtering whatever this worker ran before
         try:
             with watchdog:
                 _STEP_FUNCTIONS[call.stage](call, cfg)
