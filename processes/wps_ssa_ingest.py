@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from processes.ssa.catalogue import IngestSummary, ingest
-from processes.ssa.errors import SSAError
+from processes.ssa.errors import MessageTooLargeError, SSAError
 from processes.ssa_config import CatalogueConnection
 from processes.ssa_wpsio import JSON, MESSAGE_FORMATS, json_text, wps_error
 from wps_server.execution import JobDismissed
@@ -16,6 +16,7 @@ from wps_server.process import (
     ComplexInput,
     ComplexOutput,
     ComplexValue,
+    Handler,
     JobContext,
     LiteralInput,
     Process,
@@ -49,10 +50,11 @@ def summary_record(summary: IngestSummary) -> dict[str, Any]:
     return record
 
 
-def ingest_handler(catalogue: CatalogueConnection) -> Any:
+def ingest_handler(catalogue: CatalogueConnection) -> Handler:
     def handler(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
         values = [v for v in inputs.all("messages") if isinstance(v, ComplexValue)]
         source = str(inputs.one("source")).strip() or "wps"
+        limit = catalogue.settings.max_message_bytes
         engine = catalogue.engine()
         done: list[IngestSummary] = []
         for index, value in enumerate(values, start=1):
@@ -60,15 +62,12 @@ def ingest_handler(catalogue: CatalogueConnection) -> Any:
                 raise JobDismissed
             name = message_name(value, index, ctx.job_id)
             try:
-                done.append(
-                    ingest(
-                        engine,
-                        value.read_bytes(),
-                        name,
-                        source,
-                        max_bytes=catalogue.settings.max_message_bytes,
+                size = value.path.stat().st_size
+                if size > limit:  # refused before it is read into memory
+                    raise MessageTooLargeError(
+                        0, "", f"message has {size} bytes, more than the limit of {limit}"
                     )
-                )
+                done.append(ingest(engine, value.read_bytes(), name, source, max_bytes=limit))
             except SSAError as exc:
                 kept = (
                     f" The {len(done)} message(s) before it were stored and stay stored: sending them "

@@ -44,7 +44,7 @@ def dask_scheduler() -> Iterator[str]:
     """A Dask cluster in this process (threads), for the handlers' ctx.client()."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
 
 
