@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from wps_server.cluster_client import SchedulerConnection
+from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.database import make_engine
 from wps_server.engine import Engine
@@ -33,6 +34,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         {p.identifier: p for p in offered},
         JobStore(make_engine(settings.database_url)),
         SchedulerConnection(settings.dask.scheduler),
+        JobClusters(settings, settings.dask.scheduler),
     )
     service = WPSService(engine)
     app = Flask(__name__)

@@ -83,6 +83,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
 def runner(obj: Context) -> None:
     """Run queued jobs (started by serve; run it alone next to an external gunicorn)."""
     from wps_server.cluster_client import SchedulerConnection
+    from wps_server.clusters import JobClusters
     from wps_server.database import make_engine
     from wps_server.jobs.runner import Runner
     from wps_server.jobs.store import JobStore
@@ -92,7 +93,11 @@ def runner(obj: Context) -> None:
     configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
     job_runner = Runner(
-        settings, load_processes(settings), JobStore(engine), SchedulerConnection(settings.dask.scheduler)
+        settings,
+        load_processes(settings),
+        JobStore(engine),
+        SchedulerConnection(settings.dask.scheduler),
+        clusters=JobClusters(settings, settings.dask.scheduler),
     )
     signal.signal(signal.SIGTERM, lambda *_: job_runner.stop())
     signal.signal(signal.SIGINT, lambda *_: job_runner.stop())
@@ -151,6 +156,26 @@ def show(obj: Context, job_id: str) -> None:
         for i in data["request"]["inputs"]
     ]
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+@jobs.command()
+@click.option("--limit", type=click.IntRange(1, 10000), default=50)
+@click.pass_obj
+def cost(obj: Context, limit: int) -> None:
+    """What the newest jobs used and cost: billed worker-seconds, busy task-seconds, efficiency."""
+    rows = _store(obj).costs(limit)
+    click.echo(
+        f"{'job':<36}  {'process':<14} {'profile':<12} {'workers':>7} {'billed s':>9} {'busy s':>8} "
+        f"{'effic.':>6} {'cost':>10}"
+    )
+    for job, spent in rows:
+        amount = f"{spent['cost']:.4f} {spent.get('currency') or ''}" if spent.get("priced") else "unpriced"
+        efficiency = spent.get("efficiency")
+        click.echo(
+            f"{job.id:<36}  {job.process_id:<14} {spent['profile']:<12} {len(spent['workers']):>7} "
+            f"{spent['billed_worker_seconds']:>9.1f} {spent['busy_task_seconds']:>8.1f} "
+            f"{'-' if efficiency is None else f'{efficiency:.2f}':>6} {amount:>10}"
+        )
 
 
 @jobs.command()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wps_server.cluster_client import SchedulerConnection
+from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.errors import InvalidParameterValue, ServerBusy
 from wps_server.execution import RunContext, dismiss_job, run_job
@@ -45,11 +46,13 @@ class Engine:
         processes: Mapping[str, Process],
         store: JobStore,
         scheduler: SchedulerConnection,
+        clusters: JobClusters | None = None,
     ) -> None:
         self.settings = settings
         self.processes = dict(processes)
         self.store = store
         self.scheduler = scheduler
+        self.clusters = clusters
 
     def process(self, identifier: str) -> Process | None:
         return self.processes.get(identifier)
@@ -90,6 +93,8 @@ class Engine:
             workdir=self.settings.jobs_dir / job.id,
             report=lambda percent, message: self.store.progress(job.id, percent, message),
             client_factory=self.scheduler.client,
+            clusters=self.clusters,
+            record_cost=lambda cost: self.store.record_cost(job.id, cost),
         )
         with heartbeat(self.store, job.id):
             outcome = run_job(process, job, self.settings, context)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wps_server.config import Settings
-from wps_server.errors import OWSError
+from wps_server.errors import OWSError, ProcessError
 from wps_server.inputs import materialise
 from wps_server.jobs.model import Job, JobError, OutputRecord, Status
 from wps_server.jobs.store import JobStore
@@ -19,6 +20,8 @@ from wps_server.results import store_outputs
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from wps_server.clusters import JobClusters
 
 
 class JobDismissed(Exception):
@@ -34,6 +37,8 @@ class RunContext:
     report: Callable[[int, str], bool]
     client_factory: Callable[[], Client]
     is_dismissed: Callable[[], bool] = lambda: False
+    clusters: JobClusters | None = None
+    record_cost: Callable[[Mapping[str, Any]], None] = lambda cost: None
     _percent: int = field(default=0, init=False)
     _dismissed: bool = field(default=False, init=False)
 
@@ -49,6 +54,20 @@ class RunContext:
 
     def client(self) -> Client:
         return self.client_factory()
+
+    def cluster(
+        self,
+        profile: str | None,
+        tasks: int,
+        seconds_per_task: float,
+        max_workers: int | None = None,
+        task_durations: Mapping[str, float] | None = None,
+    ) -> AbstractContextManager[Client]:
+        if self.clusters is None:
+            raise ProcessError("this server offers no cluster profiles", "cluster")
+        return self.clusters.open(
+            self.job_id, profile, tasks, seconds_per_task, max_workers, task_durations, self.record_cost
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ for bounding boxes. ``ProcessInputs.output_format`` tells a handler the format a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -205,7 +206,18 @@ class JobContext(Protocol):
         """True once the job has been dismissed: stop and raise."""
 
     def client(self) -> Client:
-        """A Dask client on the job's cluster (created on first use)."""
+        """A Dask client on the server's own cluster (created on first use)."""
+
+    def cluster(
+        self,
+        profile: str | None,
+        tasks: int,
+        seconds_per_task: float,
+        max_workers: int | None = None,
+        task_durations: Mapping[str, float] | None = None,
+    ) -> AbstractContextManager[Client]:
+        """A client on a cluster of the named profile sized for ``tasks`` tasks of about
+        ``seconds_per_task`` each, closed when the block ends and billed to the job."""
 
 
 Handler = Callable[[ProcessInputs, JobContext], Mapping[str, Any]]

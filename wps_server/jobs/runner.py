@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from wps_server.cluster_client import SchedulerConnection
+from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.execution import RunContext, remove_outputs, run_job
 from wps_server.jobs.model import Job, Status
@@ -45,11 +46,13 @@ class Runner:
         store: JobStore,
         scheduler: SchedulerConnection,
         timings: RunnerTimings | None = None,
+        clusters: JobClusters | None = None,
     ) -> None:
         self.settings = settings
         self.processes = {p.identifier: p for p in processes}
         self.store = store
         self.scheduler = scheduler
+        self.clusters = clusters
         self.timings = timings or RunnerTimings()
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, threading.Thread] = {}
@@ -107,6 +110,8 @@ class Runner:
             workdir=self.settings.jobs_dir / job.id,
             report=lambda percent, message: self.store.progress(job.id, percent, message),
             client_factory=self.scheduler.client,
+            clusters=self.clusters,
+            record_cost=lambda cost: self.store.record_cost(job.id, cost),
             is_dismissed=lambda: self._dismissed(job.id),
         )
         outcome = run_job(process, job, self.settings, context)
@@ -120,6 +125,8 @@ class Runner:
     def _recover(self) -> None:
         for job_id, status in self.store.recover_stale(self.timings.stale_after, self.timings.max_attempts):
             log.warning("job lost its heartbeat", extra={"job_id": job_id, "now": status.value})
+        if self.clusters is not None:
+            self.clusters.sweep(set(self.store.running_ids()))
 
     def expire(self) -> list[str]:
         """Delete finished jobs older than the retention time, with their files."""

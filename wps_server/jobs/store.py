@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,6 +46,7 @@ jobs = sa.Table(
     sa.Column("runner", sa.String(200)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("sync", sa.Boolean, nullable=False, default=False),
+    sa.Column("cost", sa.Text),
     sa.Index("ix_wps_jobs_status_created", "status", "created"),
     sa.Index("ix_wps_jobs_finished", "finished"),
 )
@@ -133,6 +135,23 @@ class JobStore:
                 .values(status=Status.DISMISSED.value, message=message, finished=time.time(), outputs=None)
             )
         return result.rowcount == 1
+
+    def record_cost(self, job_id: str, cost: Mapping[str, Any]) -> None:
+        """Keep the job's measured cluster use and cost (a JSON object)."""
+        with self._begin() as db:
+            db.execute(jobs.update().where(jobs.c.id == job_id).values(cost=json.dumps(cost, default=str)))
+
+    def costs(self, limit: int = 100) -> list[tuple[Job, dict[str, Any]]]:
+        """The newest jobs that have a cost, with it."""
+        query = jobs.select().where(jobs.c.cost.is_not(None)).order_by(jobs.c.created.desc()).limit(limit)
+        with self.engine.connect() as db:
+            return [(_to_job(row), json.loads(row["cost"])) for row in db.execute(query).mappings()]
+
+    def running_ids(self) -> list[str]:
+        with self.engine.connect() as db:
+            return list(
+                db.execute(sa.select(jobs.c.id).where(jobs.c.status == Status.RUNNING.value)).scalars()
+            )
 
     def count(self, status: Status) -> int:
         with self.engine.connect() as db:

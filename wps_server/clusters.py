@@ -1,0 +1,108 @@
+"""Clusters for jobs: the profile a request names, sized for its tasks, closed with the job, and billed.
+
+The ``local`` profile means the server's own Dask cluster (the one ``serve`` starts, or the scheduler
+named in ``[dask] scheduler``); cloud and batch profiles get a cluster of their own per job, always
+closed, with an orphan sweep for those whose job's process died. Profiles come from the YAML file
+named in ``[cluster] profiles_file`` (see ``cluster/clusters.example.yaml``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cluster.cost import compute_cost
+from cluster.errors import ClusterError
+from cluster.estimate import Calibration, load_calibration
+from cluster.events import JobEventLog
+from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
+from cluster.profiles import ClusterProfile, ProfileRegistry, load_profiles
+from cluster.registry import ClusterRegistry
+from cluster.sizing import workers_for_profile
+from wps_server.config import ConfigError, Settings
+from wps_server.errors import ProcessError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+CostRecorder = Callable[[Mapping[str, Any]], None]
+
+
+class JobClusters:
+    """Profiles, sizing, per-job lifecycle and cost for the jobs of one process (runner or web worker)."""
+
+    def __init__(self, settings: Settings, scheduler_address: str) -> None:
+        section = settings.section("cluster")
+        try:
+            self.profiles: ProfileRegistry = load_profiles(
+                section.get("profiles_file") or None, missing_ok=True
+            )
+            self.calibration: Calibration = load_calibration(section.get("calibration_file") or None)
+        except ClusterError as exc:
+            raise ConfigError(f"[cluster] {exc}") from exc
+        self.scheduler_address = scheduler_address
+        self.registry = ClusterRegistry(Path(settings.data_dir) / "clusters")
+        self.shared = SharedClusters()
+
+    def profile(self, name: str | None) -> ClusterProfile:
+        """The named profile (the default when none is named); a shared `local` profile means the server's own cluster."""
+        try:
+            profile = self.profiles.get(name)
+        except ClusterError:
+            known = ", ".join(self.profiles.names())
+            raise ProcessError(
+                f"there is no cluster profile {name!r}; use one of {known}", "cluster"
+            ) from None
+        if (
+            profile.kind == "local"
+            and profile.shared
+            and self.scheduler_address.startswith(("tcp://", "tls://"))
+        ):
+            profile = replace(
+                profile, kind="scheduler", options={"address": self.scheduler_address}, shared=True
+            )
+        return profile
+
+    @contextmanager
+    def open(
+        self,
+        job_id: str,
+        profile_name: str | None,
+        tasks: int,
+        seconds_per_task: float,
+        max_workers: int | None,
+        task_durations: Mapping[str, float] | None,
+        record_cost: CostRecorder,
+    ) -> Iterator[Client]:
+        """A client on the job's cluster; its use is billed through ``record_cost`` even if the job fails."""
+        profile = self.profile(profile_name)
+        workers = workers_for_profile(profile, tasks, seconds_per_task, requested_max=max_workers)
+        events = JobEventLog()
+        try:
+            with open_cluster(
+                profile,
+                workers,
+                job_id,
+                registry=self.registry,
+                shared=self.shared,
+                events=events,
+                task_durations=task_durations,
+            ) as client:
+                yield client
+        finally:
+            if events.events is not None:
+                report = compute_cost(events.events, profile).to_dict()
+                record_cost({**report, "workers_requested": workers, "instance_type": profile.instance_type})
+
+    def sweep(self, alive_job_ids: set[str]) -> None:
+        """Close clusters left behind by jobs whose process died."""
+        for outcome in sweep_orphans(self.registry, alive_job_ids):
+            log.warning("orphan cluster swept", extra={"outcome": str(outcome)})
+
+    def close(self) -> None:
+        self.shared.close_all()
