@@ -111,3 +111,19 @@ def overlap_fraction(region: Sequence[LonLat], other: Sequence[LonLat]) -> float
     if len(clipped) < 3:
         return 0.0
     return min(1.0, abs(_signed_area(clipped)) / region_area)
+
+
+def _from_local_metres(points: Sequence[tuple[float, float]], origin: LonLat) -> Polygon:
+    lon0, lat0 = origin
+    scale_x = math.radians(1.0) * _EARTH_RADIUS_M * math.cos(math.radians(lat0))
+    scale_y = math.radians(1.0) * _EARTH_RADIUS_M
+    return [(lon0 + x / scale_x, lat0 + y / scale_y) for x, y in points]
+
+
+def intersection(polygons: Sequence[Sequence[LonLat]]) -> Polygon:
+    """The ground common to convex lon/lat polygons; empty when they do not all overlap."""
+    origin = polygons[0][0]
+    common = _counter_clockwise(_to_local_metres(polygons[0], origin))
+    for other in polygons[1:]:
+        common = _clip(common, _counter_clockwise(_to_local_metres(other, origin)))
+    return _from_local_metres(common, origin) if len(common) >= 3 else []

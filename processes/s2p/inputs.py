@@ -31,7 +31,7 @@ from .errors import (
     RoiTooLargeError,
     UnknownOptionError,
 )
-from .footprints import LonLat, RpcModelLike, overlap_fraction, region_footprint
+from .footprints import LonLat, RpcModelLike, area_m2, intersection, overlap_fraction, region_footprint
 
 MatchingAlgorithm = Literal["mgm", "mgm_multi", "tvl1"]
 MATCHING_ALGORITHMS: tuple[MatchingAlgorithm, ...] = ("mgm", "mgm_multi", "tvl1")
@@ -329,6 +329,40 @@ def check_roi(roi: PixelRoi, reference: ImageInfo, limits: InputLimits) -> None:
         raise RoiTooLargeError(roi.area, limits.max_roi_pixels)
 
 
+def overlap_roi(images: list[ImageInfo], altitudes: tuple[float, float]) -> PixelRoi:
+    """The reference image's pixel rectangle around the ground every image sees.
+
+    What a request with no region of interest processes: the whole overlap of the images. The
+    ground height is unknown before the DSM exists and the overlap of oblique views moves with it,
+    so the height range is sampled and the height with the largest common footprint is used.
+    """
+    reference = images[0]
+    low, high = altitudes
+    best: tuple[float, list[LonLat], float] = (0.0, [], low)
+    for step in range(9):
+        altitude = low + (high - low) * step / 8
+        footprints = [
+            region_footprint(cast(RpcModelLike, info.rpc), 0, 0, info.width, info.height, altitude=altitude)
+            for info in images
+        ]
+        common = intersection(footprints)
+        area = area_m2(common) if common else 0.0
+        if area > best[0]:
+            best = (area, common, altitude)
+    _, common, altitude = best
+    if not common:
+        raise NoOverlapError(reference.image.name, images[1].image.name, 0.0)
+    cols, rows = reference.rpc.projection(
+        np.array([p[0] for p in common]), np.array([p[1] for p in common]), altitude
+    )
+    x0, y0 = max(0, math.floor(float(np.min(cols)))), max(0, math.floor(float(np.min(rows))))
+    x1 = min(reference.width, math.ceil(float(np.max(cols))))
+    y1 = min(reference.height, math.ceil(float(np.max(rows))))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise NoOverlapError(reference.image.name, images[1].image.name, 0.0)
+    return PixelRoi(x0, y0, x1 - x0, y1 - y0)
+
+
 def check_overlap(images: list[ImageInfo], roi: PixelRoi, altitudes: tuple[float, float]) -> dict[str, float]:
     """Fraction of the ROI's ground footprint seen by each other image; raise `NoOverlapError` at 0.
 
@@ -525,14 +559,15 @@ def build_request(
     s2p_options: Mapping[str, Any] | None = None,
     limits: InputLimits | None = None,
 ) -> StereoRequest:
-    """Validate every input of a stereo request; exactly one of `roi_pixels` and `roi_lonlat` is needed."""
+    """Validate every input of a stereo request; with neither `roi_pixels` nor `roi_lonlat`, the region
+    is the whole overlap of the images."""
     limits = limits or InputLimits()
     if not 2 <= len(images) <= limits.max_images:
         raise InvalidOptionValueError(
             "images", len(images), f"give between 2 and {limits.max_images} images of the same scene"
         )
-    if (roi_pixels is None) == (roi_lonlat is None):
-        raise InvalidRoiError("give exactly one of roi_pixels ('x,y,w,h') and a lon/lat bounding box")
+    if roi_pixels is not None and roi_lonlat is not None:
+        raise InvalidRoiError("give at most one of roi_pixels ('x,y,w,h') and a lon/lat bounding box")
     if matching_algorithm not in MATCHING_ALGORITHMS:
         raise InvalidOptionValueError(
             "matching_algorithm", matching_algorithm, f"expected one of {', '.join(MATCHING_ALGORITHMS)}"
@@ -563,8 +598,10 @@ def build_request(
     altitudes = altitude_range(reference, options)
     if roi_lonlat is not None:
         roi = roi_from_bbox(roi_lonlat, reference, altitudes)
-    else:
+    elif roi_pixels is not None:
         roi = roi_pixels if isinstance(roi_pixels, PixelRoi) else PixelRoi.parse(str(roi_pixels))
+    else:
+        roi = overlap_roi(infos, altitudes)
     check_roi(roi, reference, limits)
     check_overlap(infos, roi, altitudes)
     return StereoRequest(

@@ -151,9 +151,26 @@ def test_malformed_roi(text: str) -> None:
         PixelRoi.parse(text)
 
 
-def test_exactly_one_roi_form() -> None:
+def test_at_most_one_roi_form() -> None:
     with pytest.raises(errors.InvalidRoiError):
-        build_request([ImageInput(IMG1), ImageInput(IMG2)])
+        build_request(
+            [ImageInput(IMG1), ImageInput(IMG2)],
+            roi_pixels="0,0,10,10",
+            roi_lonlat=LonLatBBox(55.0, -21.0, 55.1, -20.9),
+        )
+
+
+def test_no_roi_means_the_whole_overlap(tmp_path: Path) -> None:
+    whole = build_request([ImageInput(IMG1), ImageInput(IMG2)])
+    assert whole.roi.x >= 0 and whole.roi.y >= 0
+    assert whole.roi.x + whole.roi.w <= 1024 and whole.roi.y + whole.roi.h <= 1024
+    assert whole.roi.area > 0.8 * 1024 * 1024  # the pair sees nearly the same ground
+    shifted = _copy_with_rpc(IMG2, tmp_path / "shifted.tif", LONG_OFF=0.004)
+    part = build_request([ImageInput(IMG1), ImageInput(shifted)])
+    assert 0 < part.roi.area < whole.roi.area  # only the common ground is processed
+    far = _copy_with_rpc(IMG2, tmp_path / "far.tif", LONG_OFF=1.0)
+    with pytest.raises(errors.NoOverlapError):
+        build_request([ImageInput(IMG1), ImageInput(far)])
 
 
 def test_bbox_converts_to_the_pixels_it_came_from() -> None:
