@@ -1,5 +1,5 @@
-"""What the SSA processes share: formats, input definitions, input parsing, and the one table that
-turns domain errors into WPS exceptions a user can act on."""
+"""What the SSA processes share: formats, input definitions, input parsing, and the one place where
+domain errors become WPS exceptions a user can act on (:func:`wps_error`)."""
 
 from __future__ import annotations
 
