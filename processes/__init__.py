@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 def shipped_processes(settings: Settings) -> list[Process]:
     """The process list, built after the configuration is loaded."""
-    return ssa_processes(settings)
+    from processes import wps_s2p_stereo
+
+    return [wps_s2p_stereo.process(settings), *ssa_processes(settings)]
 
 
 def ssa_processes(settings: Settings) -> list[Process]:

@@ -39,6 +39,8 @@ class RunContext:
     is_dismissed: Callable[[], bool] = lambda: False
     clusters: JobClusters | None = None
     record_cost: Callable[[Mapping[str, Any]], None] = lambda cost: None
+    requested_outputs: frozenset[str] = frozenset()
+    costs: list[Mapping[str, Any]] = field(default_factory=list)
     _percent: int = field(default=0, init=False)
     _dismissed: bool = field(default=False, init=False)
 
@@ -65,8 +67,13 @@ class RunContext:
     ) -> AbstractContextManager[Client]:
         if self.clusters is None:
             raise ProcessError("this server offers no cluster profiles", "cluster")
+
+        def record(cost: Mapping[str, Any]) -> None:
+            self.costs.append(cost)
+            self.record_cost(cost)
+
         return self.clusters.open(
-            self.job_id, profile, tasks, seconds_per_task, max_workers, task_durations, self.record_cost
+            self.job_id, profile, tasks, seconds_per_task, max_workers, task_durations, record
         )
 
 
@@ -83,6 +90,10 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
     log = job_logger("wps_server.jobs", job.id, process.identifier)
     log.info("job started", extra={"attempt": job.attempts})
     context.workdir.mkdir(parents=True, exist_ok=True)
+    request = job.request
+    context.requested_outputs = frozenset(
+        o.identifier for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))
+    )
     try:
         inputs = materialise(process, job.request, settings.inputs, context.workdir)
         values = process.handler(inputs, context)

@@ -198,6 +198,10 @@ class JobContext(Protocol):
 
     job_id: str
     workdir: Path
+    #: Outputs the request named explicitly (empty: it named none, so all are returned).
+    requested_outputs: frozenset[str]
+    #: What each cluster the job used cost, as recorded when it closed (see ``cluster``).
+    costs: list[Mapping[str, Any]]
 
     def progress(self, percent: float, message: str) -> None:
         """Report real work done; percent never goes backwards."""

@@ -1,0 +1,237 @@
+"""s2p_stereo through WPS: described, and every bad input refused with a clear ExceptionReport and
+nothing left behind (the real run is in tests/e2e/test_s2p_owslib.py)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rasterio
+from flask import Flask
+from lxml import etree
+from pywps.tests import client_for
+from s2p_testdata import PAIR_DIR
+
+from tests.xsd import assert_valid
+from wps_server.app import create_app
+from wps_server.config import Settings
+from wps_server.database import make_engine, migrate
+from wps_server.wps1.parse import OWS, WPS, XLINK
+
+IMAGE = "image/tiff; application=geotiff"
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings], tmp_path: Path) -> Flask:
+    settings = make_settings(
+        server={"processes": "processes:shipped_processes"}, s2p={"max_roi_pixels": "250000"}
+    )
+    root = settings.inputs.data_roots[0]
+    shutil.copytree(PAIR_DIR, root / "pair")
+    (root / "text.tif").write_text("not an image at all")
+    truncated = (PAIR_DIR / "img_02.tif").read_bytes()
+    (root / "truncated.tif").write_bytes(truncated[: len(truncated) // 2])
+    with rasterio.open(PAIR_DIR / "img_02.tif") as source:  # the same pixels, with no RPC metadata
+        profile, pixels = source.profile, source.read()
+    with rasterio.open(root / "norpc.tif", "w", **profile) as image:
+        image.write(pixels)
+    shutil.copy(PAIR_DIR / "img_02.tif", root / "far.tif")
+    (root / "far.tif").chmod(0o644)
+    with rasterio.open(root / "far.tif", "r+") as image:
+        tags = image.tags(ns="RPC")
+        image.update_tags(ns="RPC", LONG_OFF=str(float(tags["LONG_OFF"]) + 1.0))
+    migrate(make_engine(settings.database_url))
+    return create_app(settings)
+
+
+def execute(images: list[str], extra: str = "", rpcs: list[str] | None = None) -> str:
+    refs = "".join(
+        f'<wps:Input><ows:Identifier>images</ows:Identifier><wps:Reference xlink:href="{i}" mimeType="{IMAGE}"/>'
+        "</wps:Input>"
+        for i in images
+    )
+    refs += "".join(
+        f'<wps:Input><ows:Identifier>rpc</ows:Identifier><wps:Reference xlink:href="{r}" mimeType="text/plain"/>'
+        "</wps:Input>"
+        for r in rpcs or []
+    )
+    return (
+        f'<wps:Execute xmlns:wps="{WPS}" xmlns:ows="{OWS}" xmlns:xlink="{XLINK}" service="WPS" version="1.0.0">'
+        f"<ows:Identifier>s2p_stereo</ows:Identifier><wps:DataInputs>{refs}{extra}</wps:DataInputs></wps:Execute>"
+    )
+
+
+def literal(identifier: str, value: str) -> str:
+    return (
+        f"<wps:Input><ows:Identifier>{identifier}</ows:Identifier><wps:Data><wps:LiteralData>{value}"
+        "</wps:LiteralData></wps:Data></wps:Input>"
+    )
+
+
+PAIR = ["pair/img_01.tif", "pair/img_02.tif"]
+ROI = literal("roi_pixels", "150,150,300,300")
+CASES: list[tuple[str, str, str, str, str]] = [
+    (
+        "image without RPC",
+        execute(["pair/img_01.tif", "norpc.tif"], ROI),
+        "InvalidParameterValue",
+        "images",
+        "RPC",
+    ),
+    (
+        "not a GeoTIFF",
+        execute(["pair/img_01.tif", "text.tif"], ROI),
+        "InvalidParameterValue",
+        "images",
+        "GeoTIFF",
+    ),
+    (
+        "truncated file",
+        execute(["pair/img_01.tif", "truncated.tif"], ROI),
+        "InvalidParameterValue",
+        "images",
+        "truncated",
+    ),
+    (
+        "images that do not overlap",
+        execute(["pair/img_01.tif", "far.tif"], ROI),
+        "InvalidParameterValue",
+        "images",
+        "overlap",
+    ),
+    (
+        "region outside the image",
+        execute(PAIR, literal("roi_pixels", "900,900,300,300")),
+        "InvalidParameterValue",
+        "roi_pixels",
+        "not inside",
+    ),
+    (
+        "lon/lat region outside the image",
+        execute(
+            PAIR,
+            (
+                '<wps:Input><ows:Identifier>roi</ows:Identifier><wps:Data><wps:BoundingBoxData crs="EPSG:4326">'
+                "<ows:LowerCorner>10 10</ows:LowerCorner><ows:UpperCorner>10.1 10.1</ows:UpperCorner>"
+                "</wps:BoundingBoxData></wps:Data></wps:Input>"
+            ),
+        ),
+        "InvalidParameterValue",
+        "roi",
+        "not inside",
+    ),
+    (
+        "region too large for the server",
+        execute(PAIR, literal("roi_pixels", "0,0,600,600")),
+        "InvalidParameterValue",
+        "roi_pixels",
+        "250000",
+    ),
+    (
+        "malformed pixel region",
+        execute(PAIR, literal("roi_pixels", "1,2,3")),
+        "InvalidParameterValue",
+        "roi_pixels",
+        "x,y,w,h",
+    ),
+    (
+        "unknown s2p option",
+        execute(PAIR, ROI + literal("s2p_options", '{"out_dir": "/etc"}')),
+        "InvalidParameterValue",
+        "s2p_options",
+        "out_dir",
+    ),
+    (
+        "s2p option that is not JSON",
+        execute(PAIR, ROI + literal("s2p_options", "{oops")),
+        "InvalidParameterValue",
+        "s2p_options",
+        "JSON",
+    ),
+    (
+        "SRTM not enabled",
+        execute(PAIR, ROI + literal("s2p_options", '{"use_srtm": true}')),
+        "InvalidParameterValue",
+        "s2p_options",
+        "srtm",
+    ),
+    ("one image only", execute(["pair/img_01.tif"], ROI), "MissingParameterValue", "images", "images"),
+    (
+        "rpc files not one per image",
+        execute(PAIR, ROI, rpcs=["text.tif"]),
+        "InvalidParameterValue",
+        "rpc",
+        "rpc",
+    ),
+    (
+        "non-existent reference",
+        execute(["pair/img_01.tif", "pair/nothing.tif"], ROI),
+        "InvalidParameterValue",
+        "images",
+        "does not exist",
+    ),
+    (
+        "forbidden reference",
+        execute(["pair/img_01.tif", "/etc/passwd"], ROI),
+        "InvalidParameterValue",
+        "images",
+        "outside",
+    ),
+    (
+        "unknown matching algorithm",
+        execute(PAIR, ROI + literal("matching_algorithm", "sgbm")),
+        "InvalidParameterValue",
+        "matching_algorithm",
+        "mgm",
+    ),
+    (
+        "tile size out of range",
+        execute(PAIR, ROI + literal("tile_size", "20")),
+        "InvalidParameterValue",
+        "tile_size",
+        "100",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "code", "locator", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input(app: Flask, name: str, body: str, code: str, locator: str, words: str) -> None:
+    response = client_for(app).post("/wps", data=body, content_type="text/xml")
+    assert response.status_code == 400, response.get_data()
+    assert_valid(response.get_data())
+    exception = etree.fromstring(response.get_data()).find(f"{{{OWS}}}Exception")
+    assert exception is not None
+    assert (exception.get("exceptionCode"), exception.get("locator")) == (code, locator)
+    text = exception.findtext(f"{{{OWS}}}ExceptionText") or ""
+    assert words.lower() in text.lower(), text
+    assert "Traceback" not in text
+    service: Any = app.extensions["wps"]
+    assert not service.settings.outputs_dir.exists() or not any(service.settings.outputs_dir.iterdir())
+    assert not service.settings.jobs_dir.exists() or not any(service.settings.jobs_dir.iterdir())
+
+
+def test_described_with_every_input(app: Flask) -> None:
+    response = client_for(app).get(
+        "/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier=s2p_stereo"
+    )
+    assert_valid(response.get_data())
+    root = etree.fromstring(response.get_data())
+    names = root.xpath("//Input/ows:Identifier/text()", namespaces={"ows": OWS})
+    assert names == [
+        "images",
+        "rpc",
+        "roi",
+        "roi_pixels",
+        "dsm_resolution",
+        "tile_size",
+        "matching_algorithm",
+        "out_crs",
+        "cluster",
+        "max_workers",
+        "s2p_options",
+    ]
+    outputs = root.xpath("//Output/ows:Identifier/text()", namespaces={"ows": OWS})
+    assert outputs == ["dsm", "point_cloud", "quicklook", "report"]
