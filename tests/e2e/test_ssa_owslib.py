@@ -90,7 +90,7 @@ def run(
 
 def test_capabilities_and_descriptions(server: Server) -> None:
     service = WebProcessingService(f"{server.url}/wps")
-    assert [p.identifier for p in service.processes] == PROCESSES
+    assert [p.identifier for p in service.processes if p.identifier.startswith("ssa_")] == PROCESSES
     assert_valid(requests.get(f"{server.url}/wps?service=WPS&request=GetCapabilities", timeout=10).content)
     passes = service.describeprocess("ssa_predict_passes")
     assert {i.identifier for i in passes.dataInputs} >= {"object_ids", "site", "sensor", "start", "end"}
