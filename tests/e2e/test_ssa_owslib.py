@@ -21,7 +21,7 @@ import requests
 from owslib.util import ServiceException
 from owslib.wps import ASYNC, SYNC, ComplexDataInput, WebProcessingService
 
-from processes.ssa.catalogue import make_engine, query_orbits
+from processes.ssa.omm import read_omm
 from processes.ssa.records import Sensor, SensorKind
 from tests.e2e.server import Server
 from tests.ssa_wps.observations import radar_tdm
@@ -193,9 +193,8 @@ def test_tasking_moves_through_its_lifecycle_by_ingest(server: Server) -> None:
     )
     assert (decision["decision"], decision["status"]) == ("ACCEPTED", "SCHEDULED")
     first = decision["windows"][0]
-    engine = make_engine(f"sqlite:///{server.folder / 'var' / 'jobs.sqlite'}")
-    (orbit,) = query_orbits(engine, norad_ids=[100689])
-    engine.dispose()
+    elements = run(server, "ssa_query_orbits", [("object_id", "100689")], ("result", False, "text/plain"))
+    (orbit,) = read_omm(text_of(elements["result"]).encode())  # the orbit the server predicted with
     message = radar_tdm(
         orbit,
         TIRA,
