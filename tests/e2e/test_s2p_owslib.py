@@ -1,0 +1,159 @@
+"""S2P end to end: OWSLib submits the test pair asynchronously to a real serve, follows its progress,
+downloads the DSM by reference and checks it against s2p's reference DSM; the same request then runs
+on a `scheduler` profile (a Dask scheduler and worker of their own) and reports worker-seconds and cost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from owslib.wps import ASYNC, BoundingBoxDataInput, ComplexDataInput, WebProcessingService
+
+from processes.s2p.evaluation import compare_dsms
+from tests.e2e.server import Server, free_port
+
+pytestmark = pytest.mark.slow
+PAIR = Path(__file__).parents[1] / "data" / "s2p" / "pair"
+IMAGE = "image/tiff; application=geotiff"
+CONFIG = """
+[server]
+processes = processes:shipped_processes
+[inputs]
+data_roots = {root}
+[dask]
+workers = 2
+dashboard =
+[cluster]
+profiles_file = {profiles}
+[logging]
+format = text
+"""
+PROFILES = """
+version: 1
+default: local
+profiles:
+  local:
+    kind: local
+    max_workers: 2
+    price: {{amount: 0.05, currency: EUR, as_of: "2026-11-01"}}
+  lab:
+    kind: scheduler
+    max_workers: 1
+    options: {{address: "tcp://127.0.0.1:{port}"}}
+    price: {{amount: 0.40, currency: EUR, as_of: "2026-11-01"}}
+    billing: {{granularity_seconds: 60}}
+"""
+OPTIONS = json.dumps(
+    {"horizontal_margin": 20, "vertical_margin": 5, "disp_range_method": "sift", "msk_erosion": 0}
+)
+
+
+@pytest.fixture(scope="module")
+def lab_port() -> Iterator[int]:
+    port = free_port()
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            f"tcp://127.0.0.1:{port}",
+            "--nthreads",
+            "1",
+            "--nworkers",
+            "1",
+            "--no-dashboard",
+        ],
+        start_new_session=True,
+    )
+    time.sleep(3)
+    yield port
+    for process in (worker, scheduler):
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, lab_port: int) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("s2p")
+    shutil.copytree(PAIR, folder / "data" / "pair")
+    (folder / "clusters.yaml").write_text(PROFILES.format(port=lab_port))
+    running = Server(folder, CONFIG.format(root=folder / "data", profiles=folder / "clusters.yaml")).start()
+    yield running
+    assert running.stop() == 0
+
+
+def run(server: Server, roi: str, tile_size: int, cluster: str) -> tuple[dict[str, str], list[int]]:
+    wps = WebProcessingService(f"{server.url}/wps")
+    images = [
+        ComplexDataInput(f"file://{server.folder / 'data' / 'pair' / n}", mimeType=IMAGE)
+        for n in ("img_01.tif", "img_02.tif")
+    ]
+    inputs = [
+        ("images", images[0]),
+        ("images", images[1]),
+        ("roi_pixels", roi),
+        ("tile_size", str(tile_size)),
+        ("dsm_resolution", "0.5"),
+        ("cluster", cluster),
+        ("s2p_options", OPTIONS),
+    ]
+    execution = wps.execute(
+        "s2p_stereo", inputs, output=[("dsm", True), ("quicklook", True), ("report", True)], mode=ASYNC
+    )
+    percents = []
+    while not execution.isComplete():
+        time.sleep(1)
+        execution.checkStatus(sleepSecs=0)
+        percents.append(execution.percentCompleted)
+    assert execution.isSucceded(), [e.text for e in execution.errors]
+    return {o.identifier: o.reference for o in execution.processOutputs}, percents
+
+
+def test_pair_dsm_matches_the_reference(server: Server, tmp_path: Path) -> None:
+    references, percents = run(server, "150,150,700,700", 300, "local")
+    assert percents == sorted(percents) and any(0 < p < 100 for p in percents)
+    dsm = tmp_path / "dsm.tif"
+    dsm.write_bytes(requests.get(references["dsm"], timeout=60).content)
+    agreement = compare_dsms(dsm, PAIR / "expected_dsm.tif")
+    assert agreement.acceptable, agreement
+    assert requests.get(references["quicklook"], timeout=60).content[:8] == b"\x89PNG\r\n\x1a\n"
+    report = requests.get(references["report"], timeout=60).json()
+    assert report["cost"]["profile"] == "local" and report["cost"]["busy_task_seconds"] > 0
+
+
+def test_same_request_on_a_scheduler_profile_is_billed(server: Server) -> None:
+    references, _ = run(server, "300,300,300,300", 300, "lab")
+    report = requests.get(references["report"], timeout=60).json()
+    cost = report["cost"]
+    assert cost["profile"] == "lab" and cost["currency"] == "EUR"
+    assert cost["billed_worker_seconds"] >= cost["busy_task_seconds"] > 0
+    assert cost["billed_worker_seconds"] % 60 == 0  # the profile bills started minutes
+    assert cost["cost"] == pytest.approx(cost["billed_worker_seconds"] / 3600 * 0.40)
+
+
+def test_lonlat_region_through_owslib(server: Server) -> None:
+    wps = WebProcessingService(f"{server.url}/wps")
+    process = wps.describeprocess("s2p_stereo")
+    assert [o.identifier for o in process.processOutputs] == ["dsm", "point_cloud", "quicklook", "report"]
+    assert BoundingBoxDataInput  # the roi input is a bounding box OWSLib can send
+    assert {i.identifier: i.dataType for i in process.dataInputs}["roi"] == "BoundingBoxData"
