@@ -11,9 +11,9 @@ if TYPE_CHECKING:
 
 def shipped_processes(settings: Settings) -> list[Process]:
     """The process list, built after the configuration is loaded."""
-    from processes import wps_s2p_stereo
+    from processes import wps_s2p_estimate, wps_s2p_stereo
 
-    return [wps_s2p_stereo.process(settings), *ssa_processes(settings)]
+    return [wps_s2p_stereo.process(settings), wps_s2p_estimate.process(settings), *ssa_processes(settings)]
 
 
 def ssa_processes(settings: Settings) -> list[Process]:

@@ -3,6 +3,8 @@ nothing left behind (the real run is in tests/e2e/test_s2p_owslib.py)."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -229,9 +231,75 @@ def test_described_with_every_input(app: Flask) -> None:
         "tile_size",
         "matching_algorithm",
         "out_crs",
-        "cluster",
         "max_workers",
         "s2p_options",
+        "cluster",
     ]
     outputs = root.xpath("//Output/ows:Identifier/text()", namespaces={"ows": OWS})
     assert outputs == ["dsm", "point_cloud", "quicklook", "report"]
+
+
+EXAMPLE_PROFILES = Path(__file__).parents[2] / "cluster" / "clusters.example.yaml"
+
+
+@pytest.fixture
+def estimate_app(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The shipped example profiles (its secrets set to placeholders: nothing is contacted)."""
+    for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", EXAMPLE_PROFILES.read_text())):
+        monkeypatch.setenv(name, f"placeholder-{name.lower()}")
+    settings = make_settings(
+        server={"processes": "processes:shipped_processes"}, cluster={"profiles_file": str(EXAMPLE_PROFILES)}
+    )
+    shutil.copytree(PAIR_DIR, settings.inputs.data_roots[0] / "pair")
+    migrate(make_engine(settings.database_url))
+    return create_app(settings)
+
+
+def run_estimate(app: Flask, extra: str, output: str = "estimate") -> Any:
+    body = execute(PAIR, literal("roi_pixels", "150,150,700,700") + literal("tile_size", "300") + extra)
+    body = body.replace(
+        "</wps:DataInputs>",
+        "</wps:DataInputs><wps:ResponseForm><wps:RawDataOutput>"
+        f"<ows:Identifier>{output}</ows:Identifier></wps:RawDataOutput></wps:ResponseForm>",
+    )
+    body = body.replace(
+        "<ows:Identifier>s2p_stereo</ows:Identifier>", "<ows:Identifier>s2p_estimate</ows:Identifier>"
+    )
+    return client_for(app).post("/wps", data=body, content_type="text/xml")
+
+
+def test_estimate_compares_four_providers_and_meets_the_deadline(estimate_app: Flask) -> None:
+    providers = "".join(literal("profiles", p) for p in ("aws", "azure", "gcp", "ovh", "local"))
+    rates = literal("exchange_rates", '{"USD": 0.92}') + literal("currency", "EUR")
+    response = run_estimate(estimate_app, providers + rates + literal("deadline", "600"))
+    assert response.status_code == 200, response.get_data()
+    table = json.loads(response.get_data())
+    assert table["tiles"] == 9 and table["currency"] == "EUR"
+    assert {r["profile"] for r in table["rows"]} == {"aws", "azure", "gcp", "ovh", "local"}
+    best = table["best"]
+    assert best["meets_deadline"] and best["wall_seconds"] <= 600
+    fitting = [r for r in table["rows"] if r["meets_deadline"]]
+    assert best["cost_ref"] == min(r["cost_ref"] for r in fitting)
+    aws = [r for r in table["rows"] if r["profile"] == "aws"]
+    assert [r["workers"] for r in aws] == list(range(1, len(aws) + 1))
+    walls = [r["wall_seconds"] for r in aws]
+    assert walls == sorted(walls, reverse=True)  # more workers, never slower
+    chart = run_estimate(estimate_app, providers + rates, output="chart")
+    assert chart.status_code == 200 and chart.get_data()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "locator", "words"),
+    [
+        (literal("profiles", "mars"), "profiles", "unknown profile"),
+        (literal("profiles", "aws") + literal("profiles", "ovh"), "exchange_rates", "EUR, USD"),
+        (literal("exchange_rates", "[1, 2]"), "exchange_rates", "JSON object"),
+        (literal("deadline", "0"), "deadline", "between"),
+    ],
+)
+def test_estimate_bad_inputs(estimate_app: Flask, extra: str, locator: str, words: str) -> None:
+    response = run_estimate(estimate_app, extra)
+    assert response.status_code == 400, response.get_data()
+    exception = etree.fromstring(response.get_data()).find(f"{{{OWS}}}Exception")
+    assert exception is not None and exception.get("locator") == locator
+    assert words in (exception.findtext(f"{{{OWS}}}ExceptionText") or "")

@@ -1,0 +1,189 @@
+"""What the S2P processes share: their settings, the request inputs, the validated request built from
+them, the cluster profiles and calibration, and the one place where domain errors become WPS errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cluster.errors import ClusterError
+from cluster.estimate import Calibration, load_calibration
+from cluster.profiles import ProfileRegistry, load_profiles
+from processes.s2p import errors
+from processes.s2p.graph import DEFAULT_RETRIES, DEFAULT_STEP_TIMEOUT_SECONDS
+from processes.s2p.inputs import (
+    ImageInput,
+    InputLimits,
+    LonLatBBox,
+    StereoRequest,
+    build_request,
+    parse_s2p_options,
+)
+from wps_server.config import ConfigError, Settings
+from wps_server.errors import ProcessError
+from wps_server.process import (
+    FORMATS,
+    BoundingBox,
+    BoundingBoxInput,
+    ComplexInput,
+    ComplexValue,
+    Format,
+    InputDefinition,
+    LiteralInput,
+    ProcessInputs,
+)
+
+IMAGE_FORMATS = (FORMATS["geotiff"], Format("image/tiff", extension=".tif"))
+RPC_FORMATS = (Format("text/plain", extension=".rpc"), Format("text/xml", extension=".xml"))
+#: Inputs a domain error may name, so the exception's locator points at what to change.
+_LOCATED = {"images", "tile_size", "dsm_resolution", "matching_algorithm", "out_crs"}
+
+#: The inputs that describe a stereo request, shared by s2p_stereo and s2p_estimate.
+REQUEST_INPUTS: tuple[InputDefinition, ...] = (
+    ComplexInput(
+        "images",
+        "Images",
+        IMAGE_FORMATS,
+        "GeoTIFFs with RPC tags, the reference first.",
+        min_occurs=2,
+        max_occurs=10,
+        max_megabytes=4096,
+    ),
+    ComplexInput(
+        "rpc",
+        "RPC models",
+        RPC_FORMATS,
+        "One RPC file per image, in the order of the images, for images without RPC tags.",
+        min_occurs=0,
+        max_occurs=10,
+        max_megabytes=1,
+    ),
+    BoundingBoxInput(
+        "roi",
+        "Region (lon/lat)",
+        ("EPSG:4326",),
+        "The area to reconstruct; neither roi nor roi_pixels: the whole overlap.",
+        min_occurs=0,
+    ),
+    LiteralInput("roi_pixels", "Region (pixels)", abstract="x,y,w,h on the first image.", min_occurs=0),
+    LiteralInput(
+        "dsm_resolution",
+        "DSM resolution",
+        "float",
+        min_occurs=0,
+        default=0.5,
+        value_range=(0.05, 100.0),
+        uom="m",
+    ),
+    LiteralInput(
+        "tile_size",
+        "Tile size",
+        "integer",
+        min_occurs=0,
+        default=500,
+        value_range=(100, 5000),
+        abstract="Tile side in pixels (S2P rounds it).",
+    ),
+    LiteralInput(
+        "matching_algorithm",
+        "Matching algorithm",
+        min_occurs=0,
+        default="mgm",
+        allowed_values=("mgm", "mgm_multi", "tvl1"),
+    ),
+    LiteralInput(
+        "out_crs",
+        "Output CRS (EPSG code)",
+        "integer",
+        min_occurs=0,
+        value_range=(1024, 999999),
+        abstract="Default: the local UTM zone.",
+    ),
+    LiteralInput("max_workers", "Most workers", "integer", min_occurs=0, value_range=(1, 10000)),
+    LiteralInput(
+        "s2p_options",
+        "Other S2P settings (JSON)",
+        min_occurs=0,
+        abstract="A JSON object of allowed S2P settings (no paths).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class S2PSettings:
+    """The ``[s2p]`` section (what a request may ask for) and the ``[cluster]`` profiles and calibration."""
+
+    limits: InputLimits
+    retries: int
+    step_timeout: float
+    profiles: ProfileRegistry
+    calibration: Calibration
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S2PSettings:
+        section, clusters = settings.section("s2p"), settings.section("cluster")
+        defaults = InputLimits()
+        try:
+            limits = InputLimits(
+                max_roi_pixels=int(section.get("max_roi_pixels") or defaults.max_roi_pixels),
+                allow_srtm=(section.get("allow_srtm") or "false").lower() == "true",
+                max_images=int(section.get("max_images") or defaults.max_images),
+            )
+            retries = int(section.get("retries") or DEFAULT_RETRIES)
+            step_timeout = float(section.get("step_timeout") or DEFAULT_STEP_TIMEOUT_SECONDS)
+        except ValueError as exc:
+            raise ConfigError(f"[s2p] {exc}") from exc
+        try:
+            profiles = load_profiles(clusters.get("profiles_file") or None, missing_ok=True)
+            calibration = load_calibration(clusters.get("calibration_file") or None)
+        except ClusterError as exc:
+            raise ConfigError(f"[cluster] {exc}") from exc
+        return cls(limits, retries, step_timeout, profiles, calibration)
+
+
+def stereo_request(inputs: ProcessInputs, config: S2PSettings) -> StereoRequest:
+    """The validated request, or a ProcessError naming the input to change."""
+    images: list[ComplexValue] = inputs.all("images")  # type: ignore[assignment]
+    rpcs: list[ComplexValue] = inputs.all("rpc")  # type: ignore[assignment]
+    if rpcs and len(rpcs) != len(images):
+        raise ProcessError(f"give one rpc per image ({len(images)}), or none; got {len(rpcs)}", "rpc")
+    bbox: BoundingBox | None = inputs.one("roi")
+    try:
+        return build_request(
+            [
+                ImageInput(image.path, rpcs[i].path if rpcs else None, label=_label(image, i))
+                for i, image in enumerate(images)
+            ],
+            roi_pixels=inputs.one("roi_pixels"),
+            roi_lonlat=LonLatBBox(bbox.lower[0], bbox.lower[1], bbox.upper[0], bbox.upper[1])
+            if bbox
+            else None,
+            dsm_resolution=inputs.one("dsm_resolution"),
+            tile_size=inputs.one("tile_size"),
+            matching_algorithm=inputs.one("matching_algorithm"),
+            out_crs=inputs.one("out_crs"),
+            s2p_options=parse_s2p_options(inputs.one("s2p_options")) if inputs.one("s2p_options") else None,
+            limits=config.limits,
+        )
+    except errors.InputError as exc:
+        raise ProcessError(str(exc), _locator(exc, inputs)) from None
+
+
+def tile_count(request: StereoRequest) -> int:
+    """Tiles S2P will make of the request's region (before its own rounding of the tile size)."""
+    return math.ceil(request.roi.w / request.tile_size) * math.ceil(request.roi.h / request.tile_size)
+
+
+def _label(image: ComplexValue, index: int) -> str:
+    name = (image.href or "").rstrip("/").rsplit("/", 1)[-1] or image.path.name
+    return f"image {index + 1} ({name})"
+
+
+def _locator(exc: errors.InputError, inputs: ProcessInputs) -> str:
+    if isinstance(exc, errors.InvalidImageError | errors.NoOverlapError):
+        return "images"
+    if isinstance(exc, errors.RoiOutsideError | errors.RoiTooLargeError | errors.InvalidRoiError):
+        return "roi" if "roi" in inputs else "roi_pixels" if "roi_pixels" in inputs else "images"
+    if isinstance(exc, errors.InvalidOptionValueError) and exc.option in _LOCATED:
+        return exc.option
+    return "s2p_options"

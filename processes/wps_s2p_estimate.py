@@ -1,0 +1,98 @@
+"""WPS process ``s2p_estimate``: what an ``s2p_stereo`` request would take, per cluster profile.
+
+From the request's tiles and the calibration measured on this machine (``wps-server calibrate``), it
+predicts CPU-hours, wall time and cost for each profile at each worker count, picks the cheapest that
+meets the deadline, and draws cost against wall time per provider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cluster.errors import ClusterError
+from cluster.estimate import estimate, estimate_chart
+from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
+from wps_server.config import Settings
+from wps_server.errors import ProcessError
+from wps_server.process import FORMATS, ComplexOutput, JobContext, LiteralInput, Process, ProcessInputs
+
+
+def process(settings: Settings) -> Process:
+    config = S2PSettings.from_settings(settings)
+
+    def handler(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
+        return _estimate(inputs, ctx, config)
+
+    return Process(
+        "s2p_estimate",
+        "Time and cost of an S2P request on each cluster profile",
+        handler,
+        abstract=(
+            "The inputs of s2p_stereo, plus the profiles to compare and a deadline: predicted tiles, CPU-hours, "
+            "wall time and cost per profile and worker count, from a calibration measured on this server, and "
+            "the cheapest profile that meets the deadline."
+        ),
+        keywords=("S2P", "cost", "estimate", "cloud"),
+        inputs=(
+            *REQUEST_INPUTS,
+            LiteralInput(
+                "profiles",
+                "Profiles",
+                min_occurs=0,
+                max_occurs=50,
+                abstract=f"Profiles to compare (default all): {', '.join(config.profiles.names())}.",
+            ),
+            LiteralInput("deadline", "Deadline", "float", min_occurs=0, value_range=(1, None), uom="s"),
+            LiteralInput(
+                "exchange_rates",
+                "Exchange rates (JSON)",
+                min_occurs=0,
+                abstract='Value of one unit of each currency in the reference one, e.g. {"USD": 0.92}.',
+            ),
+            LiteralInput("currency", "Reference currency", min_occurs=0, abstract="ISO code, e.g. EUR."),
+        ),
+        outputs=(
+            ComplexOutput(
+                "estimate", "Estimate", (FORMATS["json"],), "One row per profile and worker count."
+            ),
+            ComplexOutput(
+                "chart", "Chart", (FORMATS["png"],), "Cost against wall time, one line per profile."
+            ),
+        ),
+    )
+
+
+def _estimate(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapping[str, Any]:
+    request = stereo_request(inputs, config)
+    names = inputs.all("profiles") or config.profiles.names()
+    unknown = [n for n in names if n not in config.profiles.profiles]
+    if unknown:
+        known = ", ".join(config.profiles.names())
+        raise ProcessError(
+            f"unknown profile(s) {', '.join(map(str, unknown))}; use some of {known}", "profiles"
+        )
+    rates = None
+    if inputs.one("exchange_rates"):
+        try:
+            rates = {str(k): float(v) for k, v in json.loads(inputs.one("exchange_rates")).items()}
+        except (ValueError, TypeError, AttributeError):
+            raise ProcessError(
+                'exchange_rates must be a JSON object such as {"USD": 0.92}', "exchange_rates"
+            ) from None
+    tiles = tile_count(request)
+    try:
+        table = estimate(
+            tiles,
+            config.calibration,
+            [config.profiles.get(str(n)) for n in names],
+            inputs.one("deadline"),
+            rates=rates,
+            reference=inputs.one("currency"),
+        )
+    except ClusterError as exc:
+        raise ProcessError(str(exc), "exchange_rates") from None
+    ctx.progress(90, "drawing the chart")
+    result = table.to_dict() | {"roi": str(request.roi), "tile_size": request.tile_size}
+    return {"estimate": json.dumps(result, indent=2), "chart": estimate_chart(table)}
