@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from s2p_testdata import PAIR_DIR
 
 from cluster.estimate import load_calibration
-from s2p_testdata import PAIR_DIR
 
 pytestmark = pytest.mark.slow
 
