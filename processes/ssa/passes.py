@@ -688,7 +688,6 @@ class _Propagator:
     def __init__(self, frame: _Frame, sats: Sequence[Satrec]) -> None:
         self.frame = frame
         self.sats = sats
-        self.calls = 0
         # From the first screening sample where sgp4 failed (decay), an object stays invalid: sgp4
         # can return states again later, which are meaningless.
         self.valid_until = np.full(len(sats), np.inf)
@@ -709,7 +708,6 @@ class _Propagator:
             err[lo:hi] = e
             r_sorted[lo:hi] = rr
             v_sorted[lo:hi] = vv
-        self.calls += len(bounds) - 1
         r = np.empty((m, 3))
         v = np.empty((m, 3))
         ok = np.empty(m, dtype=np.bool_)
