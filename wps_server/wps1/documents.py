@@ -6,7 +6,6 @@ caller builds them once and caches the bytes.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,95 +29,69 @@ from wps_server.process import (
     OutputDefinition,
     Process,
 )
+from wps_server.results import literal_text
 from wps_server.wps1.parse import OWS, VERSION, WPS, XLINK
+from wps_server.xmlbuild import (
+    XML_NS,
+    XS_TYPE_NAMES,
+    XSI,
+    allowed_values,
+    embed_content,
+    ows_keywords,
+    q,
+    serialise,
+    service_provider,
+    sub,
+)
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
 SCHEMAS = "http://schemas.opengis.net/wps/1.0.0"
 NSMAP = {"wps": WPS, "ows": OWS, "xlink": XLINK, "xsi": XSI}
 XS_TYPES = "http://www.w3.org/TR/xmlschema-2/#"
-_LITERAL_XS = {
-    "string": "string",
-    "integer": "integer",
-    "float": "double",
-    "boolean": "boolean",
-    "dateTime": "dateTime",
-    "anyURI": "anyURI",
-}
-
-
-def _q(ns: str, name: str) -> str:
-    return f"{{{ns}}}{name}"
-
-
-def _sub(
-    parent: etree._Element, ns: str, local: str, text: str | None = None, **attrs: str | None
-) -> etree._Element:
-    element = etree.SubElement(parent, _q(ns, local), {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        element.text = text
-    return element
 
 
 def _root(name: str, schema: str, language: str) -> etree._Element:
-    root = etree.Element(_q(WPS, name), nsmap=NSMAP)
-    root.set(_q(XSI, "schemaLocation"), f"{WPS} {SCHEMAS}/{schema}")
+    root = etree.Element(q(WPS, name), nsmap=NSMAP)
+    root.set(q(XSI, "schemaLocation"), f"{WPS} {SCHEMAS}/{schema}")
     root.set("service", "WPS")
     root.set("version", VERSION)
-    root.set(_q(XML_NS, "lang"), language)
+    root.set(q(XML_NS, "lang"), language)
     return root
 
 
-def serialise(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
 def _describe(parent: etree._Element, identifier: str, title: str, abstract: str) -> None:
-    _sub(parent, OWS, "Identifier", identifier)
-    _sub(parent, OWS, "Title", title)
+    sub(parent, OWS, "Identifier", identifier)
+    sub(parent, OWS, "Title", title)
     if abstract:
-        _sub(parent, OWS, "Abstract", abstract)
+        sub(parent, OWS, "Abstract", abstract)
 
 
 def capabilities(settings: Settings, url: str, processes: Iterable[Process]) -> bytes:
     meta = settings.metadata
     root = _root("Capabilities", "wpsGetCapabilities_response.xsd", settings.language)
-    ident = _sub(root, OWS, "ServiceIdentification")
-    _sub(ident, OWS, "Title", meta.title)
-    _sub(ident, OWS, "Abstract", f"{meta.abstract} Source code (AGPL-3.0): {meta.source_url}")
-    if meta.keywords:
-        keywords = _sub(ident, OWS, "Keywords")
-        for word in meta.keywords:
-            _sub(keywords, OWS, "Keyword", word)
-    _sub(ident, OWS, "ServiceType", "WPS")
-    _sub(ident, OWS, "ServiceTypeVersion", VERSION)
-    _sub(ident, OWS, "Fees", "NONE")
-    _sub(ident, OWS, "AccessConstraints", "NONE")
-    provider = _sub(root, OWS, "ServiceProvider")
-    _sub(provider, OWS, "ProviderName", meta.provider_name)
-    site = _sub(provider, OWS, "ProviderSite")
-    site.set(_q(XLINK, "href"), meta.provider_url)
-    contact = _sub(provider, OWS, "ServiceContact")
-    if meta.contact_name:
-        _sub(contact, OWS, "IndividualName", meta.contact_name)
-    if meta.contact_email:
-        address = _sub(_sub(contact, OWS, "ContactInfo"), OWS, "Address")
-        _sub(address, OWS, "ElectronicMailAddress", meta.contact_email)
-    operations = _sub(root, OWS, "OperationsMetadata")
+    ident = sub(root, OWS, "ServiceIdentification")
+    sub(ident, OWS, "Title", meta.title)
+    sub(ident, OWS, "Abstract", f"{meta.abstract} Source code (AGPL-3.0): {meta.source_url}")
+    ows_keywords(ident, OWS, meta.keywords)
+    sub(ident, OWS, "ServiceType", "WPS")
+    sub(ident, OWS, "ServiceTypeVersion", VERSION)
+    sub(ident, OWS, "Fees", "NONE")
+    sub(ident, OWS, "AccessConstraints", "NONE")
+    service_provider(root, OWS, XLINK, meta)
+    operations = sub(root, OWS, "OperationsMetadata")
     for name in ("GetCapabilities", "DescribeProcess", "Execute"):
-        http = _sub(_sub(_sub(operations, OWS, "Operation", name=name), OWS, "DCP"), OWS, "HTTP")
-        _sub(http, OWS, "Get").set(_q(XLINK, "href"), url + "?")
-        _sub(http, OWS, "Post").set(_q(XLINK, "href"), url)
-    offerings = _sub(root, WPS, "ProcessOfferings")
+        http = sub(sub(sub(operations, OWS, "Operation", name=name), OWS, "DCP"), OWS, "HTTP")
+        sub(http, OWS, "Get").set(q(XLINK, "href"), url + "?")
+        sub(http, OWS, "Post").set(q(XLINK, "href"), url)
+    offerings = sub(root, WPS, "ProcessOfferings")
     for process in processes:
-        brief = _sub(offerings, WPS, "Process")
-        brief.set(_q(WPS, "processVersion"), process.version)
+        brief = sub(offerings, WPS, "Process")
+        brief.set(q(WPS, "processVersion"), process.version)
         _describe(brief, process.identifier, process.title, process.abstract)
         for title, href in process.metadata:
-            _sub(brief, OWS, "Metadata", **{_q(XLINK, "title"): title, _q(XLINK, "href"): href})
-    languages = _sub(root, WPS, "Languages")
-    _sub(_sub(languages, WPS, "Default"), OWS, "Language", settings.language)
-    _sub(_sub(languages, WPS, "Supported"), OWS, "Language", settings.language)
+            sub(brief, OWS, "Metadata", **{q(XLINK, "title"): title, q(XLINK, "href"): href})
+    languages = sub(root, WPS, "Languages")
+    sub(sub(languages, WPS, "Default"), OWS, "Language", settings.language)
+    sub(sub(languages, WPS, "Supported"), OWS, "Language", settings.language)
     return serialise(root)
 
 
@@ -132,12 +105,12 @@ def process_descriptions(processes: Iterable[Process], language: str) -> bytes:
 def process_description(process: Process) -> etree._Element:
     """One ProcessDescription element (cached by the caller, combined per request)."""
     element = etree.Element("ProcessDescription", nsmap=NSMAP)
-    element.set(_q(WPS, "processVersion"), process.version)
+    element.set(q(WPS, "processVersion"), process.version)
     element.set("storeSupported", str(process.store_supported).lower())
     element.set("statusSupported", str(process.status_supported).lower())
     _describe(element, process.identifier, process.title, process.abstract)
     for title, href in process.metadata:
-        _sub(element, OWS, "Metadata", **{_q(XLINK, "title"): title, _q(XLINK, "href"): href})
+        sub(element, OWS, "Metadata", **{q(XLINK, "title"): title, q(XLINK, "href"): href})
     if process.inputs:
         inputs = etree.SubElement(element, "DataInputs")
         for definition in process.inputs:
@@ -171,20 +144,12 @@ def _crss(parent: etree._Element, crss: tuple[str, ...]) -> None:
 
 
 def _literal_type(parent: etree._Element, data_type: str, uom: str | None) -> None:
-    xs = _LITERAL_XS[data_type]
-    _sub(parent, OWS, "DataType", xs, **{_q(OWS, "reference"): XS_TYPES + xs})
+    xs = XS_TYPE_NAMES[data_type]
+    sub(parent, OWS, "DataType", xs, **{q(OWS, "reference"): XS_TYPES + xs})
     if uom:
         uoms = etree.SubElement(parent, "UOMs")
-        _sub(etree.SubElement(uoms, "Default"), OWS, "UOM", uom)
-        _sub(etree.SubElement(uoms, "Supported"), OWS, "UOM", uom)
-
-
-def _literal_text(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
+        sub(etree.SubElement(uoms, "Default"), OWS, "UOM", uom)
+        sub(etree.SubElement(uoms, "Supported"), OWS, "UOM", uom)
 
 
 def _input_description(parent: etree._Element, definition: InputDefinition) -> None:
@@ -196,20 +161,11 @@ def _input_description(parent: etree._Element, definition: InputDefinition) -> N
         literal = etree.SubElement(element, "LiteralData")
         _literal_type(literal, definition.data_type, definition.uom)
         if definition.allowed_values or definition.value_range:
-            allowed = _sub(literal, OWS, "AllowedValues")
-            for value in definition.allowed_values:
-                _sub(allowed, OWS, "Value", _literal_text(value))
-            if definition.value_range:
-                low, high = definition.value_range
-                rng = _sub(allowed, OWS, "Range", **{_q(OWS, "rangeClosure"): "closed"})
-                if low is not None:
-                    _sub(rng, OWS, "MinimumValue", _literal_text(low))
-                if high is not None:
-                    _sub(rng, OWS, "MaximumValue", _literal_text(high))
+            allowed_values(literal, OWS, definition)
         else:
-            _sub(literal, OWS, "AnyValue")
+            sub(literal, OWS, "AnyValue")
         if definition.default is not None:
-            etree.SubElement(literal, "DefaultValue").text = _literal_text(definition.default)
+            etree.SubElement(literal, "DefaultValue").text = literal_text(definition.default)
     elif isinstance(definition, ComplexInput):
         complex_data = etree.SubElement(element, "ComplexData")
         if definition.max_megabytes:
@@ -231,19 +187,19 @@ def _output_description(parent: etree._Element, definition: OutputDefinition) ->
 
 
 def exception_report(error: OWSError, language: str = "en-US") -> bytes:
-    root = etree.Element(_q(OWS, "ExceptionReport"), nsmap={"ows": OWS, "xsi": XSI})
-    root.set(_q(XSI, "schemaLocation"), f"{OWS} http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd")
+    root = etree.Element(q(OWS, "ExceptionReport"), nsmap={"ows": OWS, "xsi": XSI})
+    root.set(q(XSI, "schemaLocation"), f"{OWS} http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd")
     root.set("version", VERSION)
-    root.set(_q(XML_NS, "lang"), language)
+    root.set(q(XML_NS, "lang"), language)
     _exception(root, error.code, error.message, error.locator)
     return serialise(root)
 
 
 def _exception(parent: etree._Element, code: str, text: str, locator: str | None) -> None:
-    exc = _sub(parent, OWS, "Exception", exceptionCode=code)
+    exc = sub(parent, OWS, "Exception", exceptionCode=code)
     if locator:
         exc.set("locator", locator)
-    _sub(exc, OWS, "ExceptionText", text)
+    sub(exc, OWS, "ExceptionText", text)
 
 
 def _time(moment: datetime | None) -> str:
@@ -265,19 +221,19 @@ def execute_response(
     root.set("serviceInstance", service_url + "?service=WPS&request=GetCapabilities")
     if status_url:
         root.set("statusLocation", status_url)
-    brief = _sub(root, WPS, "Process")
-    brief.set(_q(WPS, "processVersion"), process.version)
+    brief = sub(root, WPS, "Process")
+    brief.set(q(WPS, "processVersion"), process.version)
     _describe(brief, process.identifier, process.title, process.abstract)
-    status = _sub(root, WPS, "Status", creationTime=_time(job.finished or job.started or job.created))
+    status = sub(root, WPS, "Status", creationTime=_time(job.finished or job.started or job.created))
     if job.status == Status.ACCEPTED:
-        _sub(status, WPS, "ProcessAccepted", job.message or "Accepted, waiting in the queue")
+        sub(status, WPS, "ProcessAccepted", job.message or "Accepted, waiting in the queue")
     elif job.status == Status.RUNNING:
-        _sub(status, WPS, "ProcessStarted", job.message or "Running", percentCompleted=str(job.percent))
+        sub(status, WPS, "ProcessStarted", job.message or "Running", percentCompleted=str(job.percent))
     elif job.status == Status.SUCCEEDED:
-        _sub(status, WPS, "ProcessSucceeded", job.message or "Succeeded")
+        sub(status, WPS, "ProcessSucceeded", job.message or "Succeeded")
     else:
-        failed = _sub(status, WPS, "ProcessFailed")
-        report = _sub(failed, OWS, "ExceptionReport", version=VERSION)
+        failed = sub(status, WPS, "ProcessFailed")
+        report = sub(failed, OWS, "ExceptionReport", version=VERSION)
         error = job.error
         if job.status == Status.DISMISSED:
             _exception(report, "NoApplicableCode", "The job was dismissed", None)
@@ -287,13 +243,13 @@ def execute_response(
             _exception(report, "NoApplicableCode", job.message or "The job failed", None)
     requested = {o.identifier: o for o in request.outputs}
     if request.lineage:
-        inputs = _sub(root, WPS, "DataInputs")
+        inputs = sub(root, WPS, "DataInputs")
         for given in request.inputs:
             _lineage_input(inputs, given, process.input(given.identifier))
     if request.lineage and request.outputs:
-        definitions = _sub(root, WPS, "OutputDefinitions")
+        definitions = sub(root, WPS, "OutputDefinitions")
         for spec in request.outputs:
-            out = _sub(
+            out = sub(
                 definitions,
                 WPS,
                 "Output",
@@ -303,10 +259,10 @@ def execute_response(
                 schema=spec.schema,
                 uom=spec.uom,
             )
-            _sub(out, OWS, "Identifier", spec.identifier)
+            sub(out, OWS, "Identifier", spec.identifier)
     if job.status == Status.SUCCEEDED and job.outputs:
         chosen = [o for o in job.outputs if not requested or o.identifier in requested]
-        outputs = _sub(root, WPS, "ProcessOutputs")
+        outputs = sub(root, WPS, "ProcessOutputs")
         for record in chosen:
             definition = process.output(record.identifier)
             wanted = requested.get(record.identifier)
@@ -316,10 +272,10 @@ def execute_response(
 
 
 def _lineage_input(parent: etree._Element, spec: InputSpec, definition: InputDefinition | None) -> None:
-    element = _sub(parent, WPS, "Input")
-    _sub(element, OWS, "Identifier", spec.identifier)
+    element = sub(parent, WPS, "Input")
+    sub(element, OWS, "Identifier", spec.identifier)
     if spec.href:
-        ref = _sub(
+        ref = sub(
             element,
             WPS,
             "Reference",
@@ -328,16 +284,16 @@ def _lineage_input(parent: etree._Element, spec: InputSpec, definition: InputDef
             encoding=spec.encoding,
             schema=spec.schema,
         )
-        ref.set(_q(XLINK, "href"), spec.href)
+        ref.set(q(XLINK, "href"), spec.href)
         return
-    data = _sub(element, WPS, "Data")
+    data = sub(element, WPS, "Data")
     if isinstance(definition, BoundingBoxInput):
         box_value = bounding_box(definition, spec)
-        box = _sub(data, WPS, "BoundingBoxData", crs=box_value.crs, dimensions=str(box_value.dimensions))
-        _sub(box, OWS, "LowerCorner", " ".join(map(str, box_value.lower)))
-        _sub(box, OWS, "UpperCorner", " ".join(map(str, box_value.upper)))
+        box = sub(data, WPS, "BoundingBoxData", crs=box_value.crs, dimensions=str(box_value.dimensions))
+        sub(box, OWS, "LowerCorner", " ".join(map(str, box_value.lower)))
+        sub(box, OWS, "UpperCorner", " ".join(map(str, box_value.upper)))
     elif isinstance(definition, ComplexInput):
-        complex_data = _sub(
+        complex_data = sub(
             data, WPS, "ComplexData", mimeType=spec.mime_type, encoding=spec.encoding, schema=spec.schema
         )
         if spec.xml is not None:
@@ -345,7 +301,7 @@ def _lineage_input(parent: etree._Element, spec: InputSpec, definition: InputDef
         else:
             complex_data.text = spec.value or ""
     else:
-        _sub(data, WPS, "LiteralData", spec.value or "", dataType=spec.data_type, uom=spec.uom)
+        sub(data, WPS, "LiteralData", spec.value or "", dataType=spec.data_type, uom=spec.uom)
 
 
 def _output(
@@ -356,11 +312,11 @@ def _output(
     base_url: str,
     folder: Path,
 ) -> None:
-    element = _sub(parent, WPS, "Output")
+    element = sub(parent, WPS, "Output")
     title = definition.title if definition else record.identifier
     _describe(element, record.identifier, title, definition.abstract if definition else "")
     if record.kind == "complex" and as_reference:
-        _sub(
+        sub(
             element,
             WPS,
             "Reference",
@@ -370,13 +326,13 @@ def _output(
             schema=record.schema,
         )
         return
-    data = _sub(element, WPS, "Data")
+    data = sub(element, WPS, "Data")
     if record.kind == "literal":
-        _sub(data, WPS, "LiteralData", record.value or "", dataType=record.data_type, uom=record.uom)
+        sub(data, WPS, "LiteralData", record.value or "", dataType=record.data_type, uom=record.uom)
     elif record.kind == "bbox":
-        box = _sub(data, WPS, "BoundingBoxData", crs=record.crs, dimensions=str(len(record.lower)))
-        _sub(box, OWS, "LowerCorner", " ".join(map(str, record.lower)))
-        _sub(box, OWS, "UpperCorner", " ".join(map(str, record.upper)))
+        box = sub(data, WPS, "BoundingBoxData", crs=record.crs, dimensions=str(len(record.lower)))
+        sub(box, OWS, "LowerCorner", " ".join(map(str, record.lower)))
+        sub(box, OWS, "UpperCorner", " ".join(map(str, record.upper)))
     else:
         assert record.file is not None
         content = (folder / record.file).read_bytes()
@@ -384,21 +340,5 @@ def _output(
 
 
 def _complex_content(data: etree._Element, content: bytes, record: OutputRecord) -> None:
-    mime = (record.mime_type or "").lower()
-    element = _sub(data, WPS, "ComplexData", mimeType=record.mime_type, schema=record.schema)
-    if "xml" in mime or "gml" in mime:
-        try:
-            element.append(
-                etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True))
-            )
-            return
-        except etree.XMLSyntaxError:
-            pass
-    if mime.startswith("text/") or mime.endswith("json") or "csv" in mime:
-        try:
-            element.text = etree.CDATA(content.decode("utf-8"))
-            return
-        except (UnicodeDecodeError, ValueError):
-            pass
-    element.set("encoding", "base64")
-    element.text = base64.b64encode(content).decode()
+    element = sub(data, WPS, "ComplexData", mimeType=record.mime_type, schema=record.schema)
+    embed_content(element, content, record.mime_type)

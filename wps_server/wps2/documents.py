@@ -5,7 +5,6 @@ and job records as the WPS 1.0.0 documents.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -29,20 +28,22 @@ from wps_server.process import (
 )
 from wps_server.results import literal_text
 from wps_server.wps2.parse import OWS, VERSION, WPS, XLINK
+from wps_server.xmlbuild import (
+    XML_NS,
+    XS_TYPE_NAMES,
+    XSI,
+    allowed_values,
+    embed_content,
+    ows_keywords,
+    q,
+    serialise,
+    service_provider,
+    sub,
+)
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
 NSMAP = {"wps": WPS, "ows": OWS, "xlink": XLINK, "xsi": XSI}
 SCHEMA_LOCATION = f"{WPS} http://schemas.opengis.net/wps/2.0/wps.xsd"
 XS = "http://www.w3.org/2001/XMLSchema#"
-XS_TYPES = {
-    "string": "string",
-    "integer": "integer",
-    "float": "double",
-    "boolean": "boolean",
-    "dateTime": "dateTime",
-    "anyURI": "anyURI",
-}
 STATUS = {
     Status.ACCEPTED: "Accepted",
     Status.RUNNING: "Running",
@@ -53,46 +54,26 @@ STATUS = {
 OPERATIONS = ("GetCapabilities", "DescribeProcess", "Execute", "GetStatus", "GetResult", "Dismiss")
 
 
-def _q(ns: str, name: str) -> str:
-    return f"{{{ns}}}{name}"
-
-
-def _sub(
-    parent: etree._Element, ns: str, local: str, text: str | None = None, **attrs: str | None
-) -> etree._Element:
-    element = etree.SubElement(parent, _q(ns, local), {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        element.text = text
-    return element
-
-
 def _root(name: str) -> etree._Element:
-    root = etree.Element(_q(WPS, name), nsmap=NSMAP)
-    root.set(_q(XSI, "schemaLocation"), SCHEMA_LOCATION)
+    root = etree.Element(q(WPS, name), nsmap=NSMAP)
+    root.set(q(XSI, "schemaLocation"), SCHEMA_LOCATION)
     return root
-
-
-def serialise(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def _describe(
     parent: etree._Element, identifier: str, title: str, abstract: str, keywords: tuple[str, ...] = ()
 ) -> None:
     """The WPS 2.0 order: Title, Abstract, Keywords, Identifier (then Metadata)."""
-    _sub(parent, OWS, "Title", title)
+    sub(parent, OWS, "Title", title)
     if abstract:
-        _sub(parent, OWS, "Abstract", abstract)
-    if keywords:
-        holder = _sub(parent, OWS, "Keywords")
-        for word in keywords:
-            _sub(holder, OWS, "Keyword", word)
-    _sub(parent, OWS, "Identifier", identifier)
+        sub(parent, OWS, "Abstract", abstract)
+    ows_keywords(parent, OWS, keywords)
+    sub(parent, OWS, "Identifier", identifier)
 
 
 def _metadata(parent: etree._Element, process: Process) -> None:
     for title, href in process.metadata:
-        _sub(parent, OWS, "Metadata", **{_q(XLINK, "title"): title, _q(XLINK, "href"): href})
+        sub(parent, OWS, "Metadata", **{q(XLINK, "title"): title, q(XLINK, "href"): href})
 
 
 def job_control_options(process: Process) -> str:
@@ -108,37 +89,26 @@ def capabilities(settings: Settings, url: str, processes: Iterable[Process]) -> 
     root = _root("Capabilities")
     root.set("service", "WPS")
     root.set("version", VERSION)
-    ident = _sub(root, OWS, "ServiceIdentification")
-    _sub(ident, OWS, "Title", meta.title)
-    _sub(ident, OWS, "Abstract", f"{meta.abstract} Source code (AGPL-3.0): {meta.source_url}")
-    if meta.keywords:
-        keywords = _sub(ident, OWS, "Keywords")
-        for word in meta.keywords:
-            _sub(keywords, OWS, "Keyword", word)
-    _sub(ident, OWS, "ServiceType", "WPS")
-    _sub(ident, OWS, "ServiceTypeVersion", VERSION)
-    _sub(ident, OWS, "ServiceTypeVersion", "1.0.0")
-    _sub(ident, OWS, "Fees", "NONE")
-    _sub(ident, OWS, "AccessConstraints", "NONE")
-    provider = _sub(root, OWS, "ServiceProvider")
-    _sub(provider, OWS, "ProviderName", meta.provider_name)
-    _sub(provider, OWS, "ProviderSite").set(_q(XLINK, "href"), meta.provider_url)
-    contact = _sub(provider, OWS, "ServiceContact")
-    if meta.contact_name:
-        _sub(contact, OWS, "IndividualName", meta.contact_name)
-    if meta.contact_email:
-        address = _sub(_sub(contact, OWS, "ContactInfo"), OWS, "Address")
-        _sub(address, OWS, "ElectronicMailAddress", meta.contact_email)
-    operations = _sub(root, OWS, "OperationsMetadata")
+    ident = sub(root, OWS, "ServiceIdentification")
+    sub(ident, OWS, "Title", meta.title)
+    sub(ident, OWS, "Abstract", f"{meta.abstract} Source code (AGPL-3.0): {meta.source_url}")
+    ows_keywords(ident, OWS, meta.keywords)
+    sub(ident, OWS, "ServiceType", "WPS")
+    sub(ident, OWS, "ServiceTypeVersion", VERSION)
+    sub(ident, OWS, "ServiceTypeVersion", "1.0.0")
+    sub(ident, OWS, "Fees", "NONE")
+    sub(ident, OWS, "AccessConstraints", "NONE")
+    service_provider(root, OWS, XLINK, meta)
+    operations = sub(root, OWS, "OperationsMetadata")
     for name in OPERATIONS:
-        http = _sub(_sub(_sub(operations, OWS, "Operation", name=name), OWS, "DCP"), OWS, "HTTP")
+        http = sub(sub(sub(operations, OWS, "Operation", name=name), OWS, "DCP"), OWS, "HTTP")
         if name != "Execute":
-            _sub(http, OWS, "Get").set(_q(XLINK, "href"), url + "?")
-        _sub(http, OWS, "Post").set(_q(XLINK, "href"), url)
-    _sub(_sub(root, OWS, "Languages"), OWS, "Language", settings.language)
-    contents = _sub(root, WPS, "Contents")
+            sub(http, OWS, "Get").set(q(XLINK, "href"), url + "?")
+        sub(http, OWS, "Post").set(q(XLINK, "href"), url)
+    sub(sub(root, OWS, "Languages"), OWS, "Language", settings.language)
+    contents = sub(root, WPS, "Contents")
     for process in processes:
-        summary = _sub(
+        summary = sub(
             contents,
             WPS,
             "ProcessSummary",
@@ -161,7 +131,7 @@ def process_offerings(processes: Iterable[etree._Element]) -> bytes:
 def process_offering(process: Process, language: str) -> etree._Element:
     """One wps:ProcessOffering (cached by the caller, copied into each answer)."""
     offering = etree.Element(
-        _q(WPS, "ProcessOffering"),
+        q(WPS, "ProcessOffering"),
         {
             "jobControlOptions": job_control_options(process),
             "outputTransmission": "value reference",
@@ -169,8 +139,8 @@ def process_offering(process: Process, language: str) -> etree._Element:
         },
         nsmap=NSMAP,
     )
-    element = _sub(offering, WPS, "Process")
-    element.set(_q(XML_NS, "lang"), language)
+    element = sub(offering, WPS, "Process")
+    element.set(q(XML_NS, "lang"), language)
     _describe(element, process.identifier, process.title, process.abstract, process.keywords)
     _metadata(element, process)
     for definition in process.inputs:
@@ -182,7 +152,7 @@ def process_offering(process: Process, language: str) -> etree._Element:
 
 def _formats(parent: etree._Element, formats: tuple[Format, ...], max_megabytes: int | None = None) -> None:
     for index, fmt in enumerate(formats):
-        _sub(
+        sub(
             parent,
             WPS,
             "Format",
@@ -197,58 +167,49 @@ def _formats(parent: etree._Element, formats: tuple[Format, ...], max_megabytes:
 def _literal(
     parent: etree._Element, data_type: str, uom: str | None, definition: LiteralInput | None = None
 ) -> None:
-    literal = _sub(parent, WPS, "LiteralData")
-    _sub(literal, WPS, "Format", mimeType="text/plain", default="true")
-    _sub(literal, WPS, "Format", mimeType="text/xml")
+    literal = sub(parent, WPS, "LiteralData")
+    sub(literal, WPS, "Format", mimeType="text/plain", default="true")
+    sub(literal, WPS, "Format", mimeType="text/xml")
     domain = etree.SubElement(literal, "LiteralDataDomain", default="true")  # unqualified in the XSD
     if definition is not None and (definition.allowed_values or definition.value_range):
-        allowed = _sub(domain, OWS, "AllowedValues")
-        for value in definition.allowed_values:
-            _sub(allowed, OWS, "Value", literal_text(value))
-        if definition.value_range:
-            low, high = definition.value_range
-            rng = _sub(allowed, OWS, "Range", **{_q(OWS, "rangeClosure"): "closed"})
-            if low is not None:
-                _sub(rng, OWS, "MinimumValue", literal_text(low))
-            if high is not None:
-                _sub(rng, OWS, "MaximumValue", literal_text(high))
+        allowed_values(domain, OWS, definition)
     else:
-        _sub(domain, OWS, "AnyValue")
-    xs = XS_TYPES[data_type]
-    _sub(domain, OWS, "DataType", xs, **{_q(OWS, "reference"): XS + xs})
+        sub(domain, OWS, "AnyValue")
+    xs = XS_TYPE_NAMES[data_type]
+    sub(domain, OWS, "DataType", xs, **{q(OWS, "reference"): XS + xs})
     if uom:
-        _sub(domain, OWS, "UOM", uom)
+        sub(domain, OWS, "UOM", uom)
     if definition is not None and definition.default is not None:
-        _sub(domain, OWS, "DefaultValue", literal_text(definition.default))
+        sub(domain, OWS, "DefaultValue", literal_text(definition.default))
 
 
 def _bbox(parent: etree._Element, crss: tuple[str, ...]) -> None:
-    box = _sub(parent, WPS, "BoundingBoxData")
-    _sub(box, WPS, "Format", mimeType="text/plain", default="true")
-    _sub(box, WPS, "Format", mimeType="text/xml")
+    box = sub(parent, WPS, "BoundingBoxData")
+    sub(box, WPS, "Format", mimeType="text/plain", default="true")
+    sub(box, WPS, "Format", mimeType="text/xml")
     for index, crs in enumerate(crss):
-        _sub(box, WPS, "SupportedCRS", crs, default="true" if index == 0 else None)
+        sub(box, WPS, "SupportedCRS", crs, default="true" if index == 0 else None)
 
 
 def _input(parent: etree._Element, definition: InputDefinition) -> None:
     maximum = str(definition.max_occurs)
-    element = _sub(parent, WPS, "Input", minOccurs=str(definition.min_occurs), maxOccurs=maximum)
+    element = sub(parent, WPS, "Input", minOccurs=str(definition.min_occurs), maxOccurs=maximum)
     _describe(element, definition.identifier, definition.title, definition.abstract)
     if isinstance(definition, LiteralInput):
         _literal(element, definition.data_type, definition.uom, definition)
     elif isinstance(definition, ComplexInput):
-        _formats(_sub(element, WPS, "ComplexData"), definition.formats, definition.max_megabytes)
+        _formats(sub(element, WPS, "ComplexData"), definition.formats, definition.max_megabytes)
     else:
         _bbox(element, definition.crss)
 
 
 def _output_description(parent: etree._Element, definition: OutputDefinition) -> None:
-    element = _sub(parent, WPS, "Output")
+    element = sub(parent, WPS, "Output")
     _describe(element, definition.identifier, definition.title, definition.abstract)
     if isinstance(definition, LiteralOutput):
         _literal(element, definition.data_type, definition.uom)
     elif isinstance(definition, ComplexOutput):
-        _formats(_sub(element, WPS, "ComplexData"), definition.formats)
+        _formats(sub(element, WPS, "ComplexData"), definition.formats)
     elif isinstance(definition, BoundingBoxOutput):
         _bbox(element, definition.crss)
 
@@ -256,14 +217,14 @@ def _output_description(parent: etree._Element, definition: OutputDefinition) ->
 # -- jobs --------------------------------------------------------------------------------------------
 def status_info(job: Job, expiration: datetime | None) -> bytes:
     root = _root("StatusInfo")
-    _sub(root, WPS, "JobID", job.id)
-    _sub(root, WPS, "Status", STATUS[job.status])
+    sub(root, WPS, "JobID", job.id)
+    sub(root, WPS, "Status", STATUS[job.status])
     if expiration is not None:
-        _sub(root, WPS, "ExpirationDate", utc_text(expiration))
+        sub(root, WPS, "ExpirationDate", utc_text(expiration))
     if job.status == Status.RUNNING:
-        _sub(root, WPS, "PercentCompleted", str(max(0, min(100, job.percent))))
+        sub(root, WPS, "PercentCompleted", str(max(0, min(100, job.percent))))
     elif job.status == Status.SUCCEEDED:
-        _sub(root, WPS, "PercentCompleted", "100")
+        sub(root, WPS, "PercentCompleted", "100")
     return serialise(root)
 
 
@@ -278,9 +239,9 @@ def result(
 ) -> bytes:
     root = _root("Result")
     if with_job_id:
-        _sub(root, WPS, "JobID", job.id)
+        sub(root, WPS, "JobID", job.id)
     if expiration is not None:
-        _sub(root, WPS, "ExpirationDate", utc_text(expiration))
+        sub(root, WPS, "ExpirationDate", utc_text(expiration))
     requested = {o.identifier: o for o in job.request.outputs}
     if job.request.raw_output is not None:
         requested[job.request.raw_output.identifier] = job.request.raw_output
@@ -294,58 +255,44 @@ def result(
 def _result_output(
     parent: etree._Element, record: OutputRecord, by_reference: bool, base_url: str, folder: Path
 ) -> None:
-    element = _sub(parent, WPS, "Output", id=record.identifier)
+    element = sub(parent, WPS, "Output", id=record.identifier)
     if record.kind == "complex" and by_reference:
-        _sub(
+        sub(
             element,
             WPS,
             "Reference",
             mimeType=record.mime_type,
             encoding=record.encoding,
             schema=record.schema,
-            **{_q(XLINK, "href"): f"{base_url}/{record.file}"},
+            **{q(XLINK, "href"): f"{base_url}/{record.file}"},
         )
         return
     if record.kind == "literal":
-        data = _sub(element, WPS, "Data", mimeType="text/plain")
-        xs = XS_TYPES.get(record.data_type or "string", "string")
-        _sub(data, WPS, "LiteralValue", record.value or "", dataType=XS + xs, uom=record.uom)
+        data = sub(element, WPS, "Data", mimeType="text/plain")
+        xs = XS_TYPE_NAMES.get(record.data_type or "string", "string")
+        sub(data, WPS, "LiteralValue", record.value or "", dataType=XS + xs, uom=record.uom)
     elif record.kind == "bbox":
-        data = _sub(element, WPS, "Data", mimeType="text/xml")
-        box = _sub(data, OWS, "BoundingBox", crs=record.crs, dimensions=str(len(record.lower)))
-        _sub(box, OWS, "LowerCorner", " ".join(map(str, record.lower)))
-        _sub(box, OWS, "UpperCorner", " ".join(map(str, record.upper)))
+        data = sub(element, WPS, "Data", mimeType="text/xml")
+        box = sub(data, OWS, "BoundingBox", crs=record.crs, dimensions=str(len(record.lower)))
+        sub(box, OWS, "LowerCorner", " ".join(map(str, record.lower)))
+        sub(box, OWS, "UpperCorner", " ".join(map(str, record.upper)))
     else:
         assert record.file is not None
         _complex(element, (folder / record.file).read_bytes(), record)
 
 
 def _complex(parent: etree._Element, content: bytes, record: OutputRecord) -> None:
-    mime = (record.mime_type or "").lower()
-    data = _sub(parent, WPS, "Data", mimeType=record.mime_type, schema=record.schema)
-    if "xml" in mime or "gml" in mime:
-        try:
-            data.append(etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True)))
-            return
-        except etree.XMLSyntaxError:
-            pass
-    if mime.startswith("text/") or mime.endswith("json") or "csv" in mime:
-        try:
-            data.text = etree.CDATA(content.decode("utf-8"))
-            return
-        except (UnicodeDecodeError, ValueError):
-            pass
-    data.set("encoding", "base64")
-    data.text = base64.b64encode(content).decode()
+    data = sub(parent, WPS, "Data", mimeType=record.mime_type, schema=record.schema)
+    embed_content(data, content, record.mime_type)
 
 
 def exception_report(error: OWSError, language: str = "en-US") -> bytes:
-    root = etree.Element(_q(OWS, "ExceptionReport"), nsmap={"ows": OWS, "xsi": XSI})
-    root.set(_q(XSI, "schemaLocation"), f"{OWS} http://schemas.opengis.net/ows/2.0/owsExceptionReport.xsd")
+    root = etree.Element(q(OWS, "ExceptionReport"), nsmap={"ows": OWS, "xsi": XSI})
+    root.set(q(XSI, "schemaLocation"), f"{OWS} http://schemas.opengis.net/ows/2.0/owsExceptionReport.xsd")
     root.set("version", VERSION)
-    root.set(_q(XML_NS, "lang"), language)
-    exc = _sub(root, OWS, "Exception", exceptionCode=error.code)
+    root.set(q(XML_NS, "lang"), language)
+    exc = sub(root, OWS, "Exception", exceptionCode=error.code)
     if error.locator:
         exc.set("locator", error.locator)
-    _sub(exc, OWS, "ExceptionText", error.message)
+    sub(exc, OWS, "ExceptionText", error.message)
     return serialise(root)
