@@ -41,6 +41,7 @@ class InputPolicy:
     data_roots: tuple[Path, ...]
     allowed_hosts: tuple[str, ...]
     private_hosts: tuple[str, ...]
+    allowed_buckets: tuple[str, ...]
     max_reference_size: int
     max_inline_size: int
     download_timeout: float
@@ -241,6 +242,7 @@ def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
             data_roots=tuple(Path(p).absolute() for p in read.items("inputs", "data_roots")),
             allowed_hosts=read.items("inputs", "allowed_hosts"),
             private_hosts=read.items("inputs", "private_hosts"),
+            allowed_buckets=read.items("inputs", "allowed_buckets"),
             max_reference_size=read.size("inputs", "max_reference_size"),
             max_inline_size=read.size("inputs", "max_inline_size"),
             download_timeout=read.number("inputs", "download_timeout", minimum=0.1),

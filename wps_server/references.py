@@ -4,6 +4,8 @@
 * ``http(s)://``: the host must match ``allowed_hosts`` and every address it connects to must be public
   (loopback, link-local, private and reserved addresses need the host in ``private_hosts``); the check
   runs again on the connected socket, so DNS rebinding gains nothing; redirects are checked hop by hop;
+* ``s3://bucket/key``: only buckets matching ``allowed_buckets``, read with the credentials and endpoint
+  of the environment (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``...);
 * size and time are bounded.
 """
 
@@ -56,8 +58,17 @@ def check_reference(href: str, policy: InputPolicy, locator: str) -> Reference:
             for address in _addresses(host, parts.port or (443 if scheme == "https" else 80), locator):
                 _refuse_private(address, host, locator)
         return Reference(href, url=href)
+    if scheme == "s3":
+        bucket = parts.netloc
+        if not bucket or not parts.path.strip("/"):
+            raise InvalidParameterValue(f"reference {href!r} must be s3://bucket/key", locator)
+        if not any(fnmatch.fnmatch(bucket, pattern) for pattern in policy.allowed_buckets):
+            raise InvalidParameterValue(
+                f"bucket {bucket} is not among the buckets this server may read", locator
+            )
+        return Reference(href, url=href)
     raise InvalidParameterValue(
-        f"references by {scheme}:// are not supported; use http(s) or a path", locator
+        f"references by {scheme}:// are not supported; use http(s), s3 or a path", locator
     )
 
 
@@ -71,6 +82,8 @@ def fetch(
             raise FileSizeExceeded(f"{reference.href} is {size} bytes, over the limit", locator)
         return reference.path
     assert reference.url is not None
+    if reference.url.startswith("s3://"):
+        return _fetch_s3(reference.url, policy, target, locator)
     deadline = time.monotonic() + policy.download_timeout
     url = reference.url
     with _guarded_pool(policy, locator) as pool:
@@ -87,6 +100,40 @@ def fetch(
             _stream(response, target, policy, deadline, reference.href, locator)
             return target
     raise InvalidParameterValue(f"{reference.href} redirects more than {MAX_REDIRECTS} times", locator)
+
+
+def _fetch_s3(url: str, policy: InputPolicy, target: Path, locator: str) -> Path:
+    """Download an object with the credentials and endpoint of the environment (AWS_* variables)."""
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    parts = urlsplit(url)
+    bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
+    config = botocore.config.Config(
+        connect_timeout=min(10.0, policy.download_timeout),
+        read_timeout=policy.download_timeout,
+        retries={"max_attempts": 2},
+    )
+    client = boto3.client("s3", config=config)
+    partial = target.with_name(target.name + ".part")
+    try:
+        size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        if size > policy.max_reference_size:
+            raise FileSizeExceeded(f"{url} is {size} bytes, over the limit", locator)
+        client.download_file(bucket, key, str(partial))
+        partial.replace(target)
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        reason = (
+            "does not exist" if code in {"404", "NoSuchKey", "NoSuchBucket"} else f"cannot be read ({code})"
+        )
+        raise InvalidParameterValue(f"{url} {reason}", locator) from None
+    except (botocore.exceptions.BotoCoreError, OSError) as exc:
+        raise InvalidParameterValue(f"cannot fetch {url}: {exc}", locator) from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
 def _local_path(href: str, netloc: str, path: str, scheme: str, policy: InputPolicy, locator: str) -> Path:
