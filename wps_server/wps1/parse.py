@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from copy import deepcopy
 from urllib.parse import unquote
 
 from lxml import etree
@@ -16,6 +15,7 @@ from wps_server.errors import (
 )
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities, InputSpec, Operation, OutputSpec
 from wps_server.safexml import parse_xml
+from wps_server.wpsrequest import bbox_corners, check_service, element_text, reference_body, standalone
 
 VERSION = "1.0.0"
 WPS = "http://www.opengis.net/wps/1.0.0"
@@ -27,7 +27,7 @@ OPERATIONS = ("GetCapabilities", "DescribeProcess", "Execute")
 def parse_kvp(args: Mapping[str, str]) -> Operation:
     """Parse the query parameters of a GET request (names are case-insensitive)."""
     params = {key.lower(): value for key, value in args.items()}
-    _check_service(params.get("service"))
+    check_service(params.get("service"))
     request = _required(params, "request")
     operation = next((op for op in OPERATIONS if op.lower() == request.lower()), None)
     if operation is None:
@@ -72,7 +72,7 @@ def parse_xml_request(body: bytes) -> Operation:
                 f"{name.localname} in namespace {name.namespace} is not WPS {VERSION}", "version"
             )
         raise OperationNotSupported(f"{name.localname!r} is not a WPS {VERSION} request", "request")
-    _check_service(root.get("service"))
+    check_service(root.get("service"))
     language = root.get("language")
     if name.localname == "GetCapabilities":
         versions = tuple(
@@ -81,18 +81,11 @@ def parse_xml_request(body: bytes) -> Operation:
         return GetCapabilities(_negotiate(versions), language)
     version = _check_version(root.get("version"))
     if name.localname == "DescribeProcess":
-        identifiers = tuple(_text(i) for i in root.iterfind(f"{{{OWS}}}Identifier"))
+        identifiers = tuple(element_text(i, "identifier") for i in root.iterfind(f"{{{OWS}}}Identifier"))
         if not identifiers:
             raise MissingParameterValue("DescribeProcess needs at least one ows:Identifier", "identifier")
         return DescribeProcess(identifiers, version, language)
     return _xml_execute(root, version, language)
-
-
-def _check_service(service: str | None) -> None:
-    if not service:
-        raise MissingParameterValue("the parameter service=WPS is missing", "service")
-    if service.upper() != "WPS":
-        raise InvalidParameterValue(f"service must be WPS, not {service!r}", "service")
 
 
 def _check_version(version: str | None) -> str:
@@ -189,13 +182,6 @@ def _bool_attribute(value: str, where: str) -> bool:
     return value.lower() == "true"
 
 
-def _text(element: etree._Element) -> str:
-    text = (element.text or "").strip()
-    if not text:
-        raise MissingParameterValue(f"element {etree.QName(element).localname} is empty", "identifier")
-    return text
-
-
 def _xml_execute(root: etree._Element, version: str, language: str | None) -> Execute:
     identifier = root.find(f"{{{OWS}}}Identifier")
     if identifier is None:
@@ -208,7 +194,7 @@ def _xml_execute(root: etree._Element, version: str, language: str | None) -> Ex
     if document is not None:
         outputs = tuple(_xml_output(o) for o in document.iterfind(f"{{{WPS}}}Output"))
     return Execute(
-        identifier=_text(identifier),
+        identifier=element_text(identifier, "identifier"),
         version=version,
         inputs=inputs,
         outputs=outputs,
@@ -234,7 +220,7 @@ def _xml_output(element: etree._Element) -> OutputSpec:
     if identifier is None:
         raise MissingParameterValue("each requested output needs an ows:Identifier", "ResponseForm")
     return OutputSpec(
-        identifier=_text(identifier),
+        identifier=element_text(identifier, "identifier"),
         as_reference=_xml_flag(element, "asReference"),
         mime_type=element.get("mimeType"),
         encoding=element.get("encoding"),
@@ -247,7 +233,7 @@ def _xml_input(element: etree._Element) -> InputSpec:
     id_element = element.find(f"{{{OWS}}}Identifier")
     if id_element is None:
         raise MissingParameterValue("each input needs an ows:Identifier", "DataInputs")
-    identifier = _text(id_element)
+    identifier = element_text(id_element, "identifier")
     reference = element.find(f"{{{WPS}}}Reference")
     if reference is not None:
         return _xml_reference(identifier, reference)
@@ -266,7 +252,7 @@ def _xml_input(element: etree._Element) -> InputSpec:
         )
     if kind == "ComplexData":
         elements = [c for c in child if isinstance(c.tag, str)]
-        xml = _standalone(elements[0]) if elements else None
+        xml = standalone(elements[0]) if elements else None
         return InputSpec(
             identifier,
             value=None if xml else (child.text or ""),
@@ -277,30 +263,10 @@ def _xml_input(element: etree._Element) -> InputSpec:
             kind="complex",
         )
     if kind == "BoundingBoxData":
-        return InputSpec(identifier, crs=child.get("crs"), bbox=_corners(identifier, child), kind="bbox")
+        return InputSpec(
+            identifier, crs=child.get("crs"), bbox=bbox_corners(identifier, child, OWS), kind="bbox"
+        )
     raise InvalidParameterValue(f"input {identifier}: unknown data element {kind}", identifier)
-
-
-def _standalone(element: etree._Element) -> bytes:
-    """The element as its own document, without the request's unused namespace declarations."""
-    copy = deepcopy(element)
-    etree.cleanup_namespaces(copy)
-    return etree.tostring(copy)
-
-
-def _corners(identifier: str, element: etree._Element) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    corners = []
-    for name in ("LowerCorner", "UpperCorner"):
-        corner = element.find(f"{{{OWS}}}{name}")
-        if corner is None or not (corner.text or "").split():
-            raise MissingParameterValue(f"bounding box {identifier} needs ows:{name}", identifier)
-        try:
-            corners.append(tuple(float(v) for v in (corner.text or "").split()))
-        except ValueError:
-            raise InvalidParameterValue(
-                f"bounding box {identifier}: {name} must be numbers", identifier
-            ) from None
-    return corners[0], corners[1]
 
 
 def _xml_reference(identifier: str, reference: etree._Element) -> InputSpec:
@@ -310,13 +276,7 @@ def _xml_reference(identifier: str, reference: etree._Element) -> InputSpec:
     method = (reference.get("method") or "GET").upper()
     if method not in {"GET", "POST"}:
         raise InvalidParameterValue(f"reference method must be GET or POST, not {method}", identifier)
-    if reference.find(f"{{{WPS}}}BodyReference") is not None:
-        raise InvalidParameterValue("wps:BodyReference is not supported; put the body inline", identifier)
-    body_element = reference.find(f"{{{WPS}}}Body")
-    body = None
-    if body_element is not None:
-        children = [c for c in body_element if isinstance(c.tag, str)]
-        body = _standalone(children[0]) if children else (body_element.text or "").encode()
+    body = reference_body(identifier, reference, WPS)
     if reference.find(f"{{{WPS}}}Header") is not None:
         raise InvalidParameterValue("request headers in references are not supported", identifier)
     return InputSpec(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from copy import deepcopy
 from dataclasses import dataclass
 
 from lxml import etree
@@ -23,6 +22,7 @@ from wps_server.errors import (
 )
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities, InputSpec, OutputSpec
 from wps_server.safexml import parse_xml
+from wps_server.wpsrequest import bbox_corners, check_service, element_text, reference_body, standalone
 
 VERSION = "2.0.0"
 WPS = "http://www.opengis.net/wps/2.0"
@@ -119,7 +119,7 @@ def xml_version(body: bytes) -> tuple[str, etree._Element | None]:
 # -- KVP ---------------------------------------------------------------------------------------------
 def parse_kvp(args: Mapping[str, str]) -> Operation2:
     params = {key.lower(): value for key, value in args.items()}
-    _check_service(params.get("service"))
+    check_service(params.get("service"))
     request = params.get("request", "").strip()
     if not request:
         raise MissingParameterValue("the parameter request is missing", "request")
@@ -146,13 +146,6 @@ def parse_kvp(args: Mapping[str, str]) -> Operation2:
     return JobRequest(operation, job_id)
 
 
-def _check_service(service: str | None) -> None:
-    if not service:
-        raise MissingParameterValue("the parameter service=WPS is missing", "service")
-    if service.upper() != "WPS":
-        raise InvalidParameterValue(f"service must be WPS, not {service!r}", "service")
-
-
 def _check_version(version: str | None) -> None:
     if not version:
         raise MissingParameterValue(f"the parameter version={VERSION} is missing", "version")
@@ -165,7 +158,7 @@ def parse_xml_request(root: etree._Element) -> Operation2:
     name = etree.QName(root)
     if name.namespace != WPS or name.localname not in OPERATIONS:
         raise OperationNotSupported(f"{name.localname!r} is not a WPS {VERSION} request", "request")
-    _check_service(root.get("service"))
+    check_service(root.get("service"))
     if name.localname == "GetCapabilities":
         accepted = tuple(
             (v.text or "").strip() for v in root.iterfind(f"{{{OWS}}}AcceptVersions/{{{OWS}}}Version")
@@ -175,7 +168,7 @@ def parse_xml_request(root: etree._Element) -> Operation2:
         return Capabilities(negotiate(accepted, VERSION), GetCapabilities(accepted, language))
     _check_version(root.get("version"))
     if name.localname == "DescribeProcess":
-        identifiers = tuple(_text(i, "identifier") for i in root.iterfind(f"{{{OWS}}}Identifier"))
+        identifiers = tuple(element_text(i, "identifier") for i in root.iterfind(f"{{{OWS}}}Identifier"))
         if not identifiers:
             raise MissingParameterValue("DescribeProcess needs at least one ows:Identifier", "identifier")
         return DescribeProcess(identifiers, VERSION, root.get("{http://www.w3.org/XML/1998/namespace}lang"))
@@ -183,15 +176,8 @@ def parse_xml_request(root: etree._Element) -> Operation2:
         element = root.find(f"{{{WPS}}}JobID")
         if element is None:
             raise MissingParameterValue(f"{name.localname} needs a wps:JobID", "JobID")
-        return JobRequest(name.localname, _text(element, "JobID"))
+        return JobRequest(name.localname, element_text(element, "JobID"))
     return _execute(root)
-
-
-def _text(element: etree._Element, locator: str) -> str:
-    text = (element.text or "").strip()
-    if not text:
-        raise MissingParameterValue(f"element {etree.QName(element).localname} is empty", locator)
-    return text
 
 
 def _execute(root: etree._Element) -> Execute:
@@ -210,7 +196,7 @@ def _execute(root: etree._Element) -> Execute:
     if response == "raw" and len(outputs) == 1:
         raw, outputs = outputs[0], ()
     return Execute(
-        identifier=_text(identifier, "identifier"),
+        identifier=element_text(identifier, "identifier"),
         version=VERSION,
         inputs=inputs,
         outputs=outputs,
@@ -266,7 +252,9 @@ def _input(element: etree._Element) -> InputSpec:
         )
     if len(children) == 1 and children[0].tag == f"{{{OWS}}}BoundingBox":
         child = children[0]
-        return InputSpec(identifier, crs=child.get("crs"), bbox=_corners(identifier, child), kind="bbox")
+        return InputSpec(
+            identifier, crs=child.get("crs"), bbox=bbox_corners(identifier, child, OWS), kind="bbox"
+        )
     if children:
         if len(children) > 1:
             raise InvalidParameterValue(
@@ -274,7 +262,7 @@ def _input(element: etree._Element) -> InputSpec:
             )
         return InputSpec(
             identifier,
-            xml=_standalone(children[0]),
+            xml=standalone(children[0]),
             mime_type=mime_type,
             encoding=encoding,
             schema=schema,
@@ -284,38 +272,11 @@ def _input(element: etree._Element) -> InputSpec:
     return InputSpec(identifier, value=data.text or "", mime_type=mime_type, encoding=encoding, schema=schema)
 
 
-def _standalone(element: etree._Element) -> bytes:
-    copy = deepcopy(element)
-    etree.cleanup_namespaces(copy)
-    return etree.tostring(copy)
-
-
-def _corners(identifier: str, element: etree._Element) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    corners = []
-    for name in ("LowerCorner", "UpperCorner"):
-        corner = element.find(f"{{{OWS}}}{name}")
-        if corner is None or not (corner.text or "").split():
-            raise MissingParameterValue(f"bounding box {identifier} needs ows:{name}", identifier)
-        try:
-            corners.append(tuple(float(v) for v in (corner.text or "").split()))
-        except ValueError:
-            raise InvalidParameterValue(
-                f"bounding box {identifier}: {name} must be numbers", identifier
-            ) from None
-    return corners[0], corners[1]
-
-
 def _reference(identifier: str, reference: etree._Element) -> InputSpec:
     href = reference.get(f"{{{XLINK}}}href")
     if not href:
         raise MissingParameterValue(f"the reference of input {identifier} has no xlink:href", identifier)
-    if reference.find(f"{{{WPS}}}BodyReference") is not None:
-        raise InvalidParameterValue("wps:BodyReference is not supported; put the body inline", identifier)
-    body_element = reference.find(f"{{{WPS}}}Body")
-    body = None
-    if body_element is not None:
-        children = [c for c in body_element if isinstance(c.tag, str)]
-        body = _standalone(children[0]) if children else (body_element.text or "").encode()
+    body = reference_body(identifier, reference, WPS)
     return InputSpec(
         identifier,
         href=href,
