@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -27,6 +29,47 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
+
+
+@contextmanager
+def dask_cluster_processes() -> Iterator[int]:
+    """A real `dask scheduler` and one single-threaded `dask worker` of their own, as subprocesses;
+    yields the scheduler's port (on 127.0.0.1) and stops both on leaving."""
+    port = free_port()
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            f"tcp://127.0.0.1:{port}",
+            "--nthreads",
+            "1",
+            "--nworkers",
+            "1",
+            "--no-dashboard",
+        ],
+        start_new_session=True,
+    )
+    time.sleep(3)
+    try:
+        yield port
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(30)
 
 
 class Server:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import requests
 from owslib.wps import ASYNC, BoundingBoxDataInput, ComplexDataInput, WebProcessingService
 
 from processes.s2p.evaluation import compare_dsms
-from tests.e2e.server import Server, free_port
+from tests.e2e.server import Server, dask_cluster_processes
 
 pytestmark = pytest.mark.slow
 PAIR = Path(__file__).parents[1] / "data" / "s2p" / "pair"
@@ -57,39 +55,8 @@ OPTIONS = json.dumps(
 
 @pytest.fixture(scope="module")
 def lab_port() -> Iterator[int]:
-    port = free_port()
-    scheduler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-dashboard",
-        ],
-        start_new_session=True,
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            f"tcp://127.0.0.1:{port}",
-            "--nthreads",
-            "1",
-            "--nworkers",
-            "1",
-            "--no-dashboard",
-        ],
-        start_new_session=True,
-    )
-    time.sleep(3)
-    yield port
-    for process in (worker, scheduler):
-        process.terminate()
-        process.wait(30)
+    with dask_cluster_processes() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

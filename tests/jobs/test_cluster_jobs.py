@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Server, free_port
+from tests.e2e.server import Server, dask_cluster_processes
 from tests.jobs.client import submit, wait
 from tests.jobs.test_faults import no_zombies, store_of
 
@@ -55,37 +54,8 @@ format = text
 @pytest.fixture(scope="module")
 def lab_port() -> Iterator[int]:
     """A real `dask scheduler` and `dask worker` of their own: the `scheduler` profile's cluster."""
-    port = free_port()
-    scheduler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-dashboard",
-        ],
-        start_new_session=True,
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            f"tcp://127.0.0.1:{port}",
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-        ],
-        start_new_session=True,
-    )
-    time.sleep(3)
-    yield port
-    for process in (worker, scheduler):
-        process.terminate()
-        process.wait(30)
+    with dask_cluster_processes() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
