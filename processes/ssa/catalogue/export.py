@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from processes.ssa.catalogue.queries import ObservationRow
+from processes.ssa.catalogue.schema import OBSERVATION_MEASUREMENTS
 from processes.ssa.epochs import format_epoch, to_us
 from processes.ssa.errors import ExportError
 from processes.ssa.omm import write_omm_csv, write_omm_json, write_omm_kvn, write_omm_xml
@@ -48,19 +49,7 @@ _ROW_FIELDS = (
     "sensor",
     "norad_id",
     "designator",
-    "angle_frame",
-    "angle_1",
-    "angle_2",
-    "range_km",
-    "range_rate_km_s",
-    "mag",
-    "rcs_m2",
-    "sigma_angle_deg",
-    "sigma_range_km",
-    "sigma_range_rate_km_s",
-    "quality",
-    "uncorrelated",
-    "sky_cell",
+    *OBSERVATION_MEASUREMENTS,
 )
 
 

@@ -17,7 +17,15 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from processes.ssa.catalogue import tasking
-from processes.ssa.catalogue.schema import QUALITY_CODES, messages, objects, observations, orbits, tracks
+from processes.ssa.catalogue.schema import (
+    OBSERVATION_MEASUREMENTS,
+    QUALITY_CODES,
+    messages,
+    objects,
+    observations,
+    orbits,
+    tracks,
+)
 from processes.ssa.catalogue.sensors import sensor_ids
 from processes.ssa.epochs import to_us
 from processes.ssa.errors import MessageError, UnknownSensorError
@@ -321,19 +329,7 @@ OBS_COLUMNS = (
     "sensor_id",
     "norad_id",
     "epoch_us",
-    "angle_frame",
-    "angle_1",
-    "angle_2",
-    "range_km",
-    "range_rate_km_s",
-    "mag",
-    "rcs_m2",
-    "sigma_angle_deg",
-    "sigma_range_km",
-    "sigma_range_rate_km_s",
-    "quality",
-    "uncorrelated",
-    "sky_cell",
+    *OBSERVATION_MEASUREMENTS,
 )
 _POS = {name: i for i, name in enumerate(OBS_COLUMNS)}
 _EPOCH = _POS["epoch_us"]

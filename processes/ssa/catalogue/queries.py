@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, or_, select
 
 from processes.ssa.catalogue.schema import (
+    OBSERVATION_MEASUREMENTS,
     QUALITY_CODES,
     QUALITY_NAMES,
     objects,
@@ -392,19 +393,7 @@ _ROW_COLUMNS = tuple(
         "epoch_us",
         "sensor_id",
         "norad_id",
-        "angle_frame",
-        "angle_1",
-        "angle_2",
-        "range_km",
-        "range_rate_km_s",
-        "mag",
-        "rcs_m2",
-        "sigma_angle_deg",
-        "sigma_range_km",
-        "sigma_range_rate_km_s",
-        "quality",
-        "uncorrelated",
-        "sky_cell",
+        *OBSERVATION_MEASUREMENTS,
     )
 )
 

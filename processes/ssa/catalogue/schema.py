@@ -141,6 +141,22 @@ observations = Table(
     Index("ix_ssa_obs_epoch", "epoch_us"),
     Index("ix_ssa_obs_sky_epoch", "sky_cell", "epoch_us"),
 )
+# The measurement columns of an observation, in table order; ObservationRow has fields of the same names.
+OBSERVATION_MEASUREMENTS = (
+    "angle_frame",
+    "angle_1",
+    "angle_2",
+    "range_km",
+    "range_rate_km_s",
+    "mag",
+    "rcs_m2",
+    "sigma_angle_deg",
+    "sigma_range_km",
+    "sigma_range_rate_km_s",
+    "quality",
+    "uncorrelated",
+    "sky_cell",
+)
 
 orbits = Table(
     "ssa_orbits",
