@@ -4,6 +4,7 @@ on a `scheduler` profile (a Dask scheduler and worker of their own) and reports 
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import time
@@ -124,3 +125,54 @@ def test_lonlat_region_through_owslib(server: Server) -> None:
     assert [o.identifier for o in process.processOutputs] == ["dsm", "point_cloud", "quicklook", "report"]
     assert BoundingBoxDataInput  # the roi input is a bounding box OWSLib can send
     assert {i.identifier: i.dataType for i in process.dataInputs}["roi"] == "BoundingBoxData"
+
+
+def test_s2p_through_ogc_api_processes_and_wps2(server: Server, tmp_path: Path) -> None:
+    """The same process through the other two dialects: OWSLib's OGC API - Processes client (async, the
+    DSM fetched from the job's results) and raw WPS 2.0.0 (sync, document response, XSD-checked)."""
+    from lxml import etree
+    from owslib.ogcapi.processes import Processes
+
+    from tests.xsd import assert_valid
+    from wps_server.wps2.parse import OWS, WPS, XLINK
+
+    pair = server.folder / "data" / "pair"
+    api = Processes(f"{server.url}/ogcapi")
+    images = [{"href": f"file://{pair / n}", "type": IMAGE} for n in ("img_01.tif", "img_02.tif")]
+    accepted = api.execute(
+        "s2p_stereo",
+        {"images": images, "roi_pixels": "300,300,300,300", "tile_size": 300, "s2p_options": OPTIONS},
+        async_=True,
+    )
+    job = f"{server.url}/ogcapi/jobs/{accepted['jobID']}"
+    deadline = time.monotonic() + 300
+    while (status := requests.get(job, timeout=30).json())["status"] in {"accepted", "running"}:
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert status["status"] == "successful", status
+    results = requests.get(f"{job}/results", timeout=30, headers={"Accept": "application/json"}).json()
+    dsm = results["dsm"]
+    body = requests.get(dsm["href"], timeout=60).content if "href" in dsm else base64.b64decode(dsm["value"])
+    assert body[:4] in (b"II*\x00", b"MM\x00*")  # a TIFF
+    refs = "".join(
+        f'<wps:Input id="images"><wps:Reference xlink:href="file://{pair / n}" mimeType="{IMAGE}"/></wps:Input>'
+        for n in ("img_01.tif", "img_02.tif")
+    )
+    execute = (
+        f'<wps:Execute xmlns:wps="{WPS}" xmlns:ows="{OWS}" xmlns:xlink="{XLINK}" service="WPS" version="2.0.0" '
+        f'mode="sync" response="document"><ows:Identifier>s2p_stereo</ows:Identifier>{refs}'
+        '<wps:Input id="roi_pixels"><wps:Data>300,300,300,300</wps:Data></wps:Input>'
+        '<wps:Input id="tile_size"><wps:Data>300</wps:Data></wps:Input>'
+        '<wps:Output id="report" transmission="value"/></wps:Execute>'
+    )
+    response = requests.post(
+        f"{server.url}/wps", data=execute.encode(), headers={"Content-Type": "text/xml"}, timeout=600
+    )
+    assert response.status_code == 200, response.text[:2000]
+    assert_valid(response.content)
+    report_text = "".join(
+        etree.fromstring(response.content).xpath(
+            "//wps:Output[@id='report']//text()", namespaces={"wps": WPS}
+        )
+    )
+    assert json.loads(report_text)["cost"]["busy_task_seconds"] > 0
