@@ -264,3 +264,116 @@ def qgis_layers(geojson: Path, table: Path, folder: Path) -> dict[str, Any] | No
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def ogcapi_value(result: Any) -> Any:
+    """An OGC API result: inline JSON as it is, a qualified value's ``value``, or a fetched href."""
+    if isinstance(result, dict) and "href" in result:
+        return requests.get(result["href"], timeout=30).text
+    if isinstance(result, dict) and "value" in result and set(result) <= {"value", "mediaType", "encoding"}:
+        return result["value"]
+    return result
+
+
+def as_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_ssa_through_ogc_api_processes(server: Server) -> None:
+    """OWSLib's OGC API - Processes client: a real TDM (KVN) and OMM (XML) ingested asynchronously, then
+    read back synchronously with ssa_query_observations (JSON) and ssa_query_orbits (TLE)."""
+    from owslib.ogcapi.processes import Processes
+
+    from tests.e2e.test_interfaces import until
+
+    api = Processes(f"{server.url}/ogcapi")
+    assert {p["id"] for p in api.processes()} >= set(PROCESSES)
+    assert api.process("ssa_ingest")["inputs"]["messages"]["maxOccurs"] > 1
+    messages = [
+        (SSA_DATA / "tdm" / "optical_radec.kvn").read_text(),  # a string: the default format, text/plain
+        {"value": (SSA_DATA / "beyond" / "omm.xml").read_text(), "mediaType": "text/xml"},
+    ]
+    accepted = api.execute("ssa_ingest", {"messages": messages, "source": "ogcapi"}, async_=True)
+    job = f"{server.url}/ogcapi/jobs/{accepted['jobID']}"
+    status = until(
+        lambda: (s := requests.get(job, timeout=30).json())["status"] not in {"accepted", "running"} and s
+    )
+    assert status["status"] == "successful", status
+    results = requests.get(f"{job}/results", timeout=30, headers={"Accept": "application/json"}).json()
+    report = as_json(ogcapi_value(results["result"]))
+    assert [(m["kind"], m["format"]) for m in report["messages"]] == [("TDM", "KVN"), ("OMM", "XML")]
+    found = api.execute(
+        "ssa_query_observations",
+        {
+            "start": "2026-09-20T00:00:00Z",
+            "end": "2026-09-21T00:00:00Z",
+            "sensor": "OGS-TENERIFE",
+            "limit": 5,
+        },
+        outputs={"result": {"format": {"mediaType": "application/json"}}, "summary": {}},
+    )
+    observations = as_json(ogcapi_value(found["result"]))
+    assert len(observations) == 5 and {r["sensor"] for r in observations} == {"OGS-TENERIFE"}
+    assert as_json(ogcapi_value(found["summary"]))["next_offset"] == 5
+    orbits = api.execute(
+        "ssa_query_orbits",
+        {"object_id": "25544"},
+        outputs={"result": {"format": {"mediaType": "text/plain; subtype=tle"}}},
+    )
+    assert str(ogcapi_value(orbits["result"])).startswith("1 25544U 98067A   08264.51782528")
+
+
+def test_ssa_through_raw_wps2(server: Server) -> None:
+    """Raw WPS 2.0.0, every answer XSD-checked: an OMM and a TDM (KVN) ingested by a sync Execute, then an async
+    ssa_query_orbits followed with GetStatus and fetched with GetResult, and a sync ssa_query_observations."""
+    from xml.sax.saxutils import escape
+
+    from lxml import etree
+
+    from tests.e2e.test_interfaces import NS2, until, wps2
+    from wps_server.wps2.parse import OWS, WPS
+
+    def execute(identifier: str, inputs: list[tuple[str, str]], outputs: str, mode: str) -> bytes:
+        given = "".join(f'<wps:Input id="{k}"><wps:Data>{v}</wps:Data></wps:Input>' for k, v in inputs)
+        return (
+            f'<wps:Execute xmlns:wps="{WPS}" xmlns:ows="{OWS}" service="WPS" version="2.0.0" mode="{mode}" '
+            f'response="document"><ows:Identifier>{identifier}</ows:Identifier>{given}{outputs}</wps:Execute>'
+        ).encode()
+
+    def output(document: etree._Element, identifier: str) -> str:
+        return "".join(document.xpath(f"//wps:Output[@id='{identifier}']//text()", namespaces=NS2))
+
+    omm = escape((SSA_DATA / "gpconf" / "v01-baseline-reserialised.kvn").read_text())
+    tdm = escape((SSA_DATA / "tdm" / "radar_azel.kvn").read_text())
+    ingest = [("messages", omm), ("messages", tdm), ("source", "wps2")]
+    report = json.loads(output(wps2(server, execute("ssa_ingest", ingest, "", "sync")), "result"))
+    assert [(m["kind"], m["format"]) for m in report["messages"]] == [("OMM", "KVN"), ("TDM", "KVN")]
+    accepted = wps2(
+        server,
+        execute(
+            "ssa_query_orbits",
+            [("object_id", "25544"), ("history", "true"), ("source", "wps2")],
+            '<wps:Output id="result" mimeType="text/plain; subtype=omm" transmission="value"/>',
+            "async",
+        ),
+    )
+    job_id = str(accepted.findtext(f"{{{WPS}}}JobID"))
+    until(lambda: wps2(server, request="GetStatus", JobID=job_id).findtext(f"{{{WPS}}}Status") == "Succeeded")
+    orbits = output(wps2(server, request="GetResult", JobID=job_id), "result")
+    assert "NORAD_CAT_ID" in orbits and "1998-11-20T06:49:59" in orbits, orbits[:2000]
+    found = wps2(
+        server,
+        execute(
+            "ssa_query_observations",
+            [
+                ("start", "2026-09-20T00:00:00Z"),
+                ("end", "2026-09-21T00:00:00Z"),
+                ("sensor", "TIRA"),
+                ("limit", "3"),
+            ],
+            '<wps:Output id="result" mimeType="text/csv" transmission="value"/>',
+            "sync",
+        ),
+    )
+    rows = list(csv.DictReader(io.StringIO(output(found, "result"))))
+    assert len(rows) == 3 and {r["sensor"] for r in rows} == {"TIRA"}
