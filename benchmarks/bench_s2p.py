@@ -49,12 +49,17 @@ REQUEST_KEYS = {"images", "roi", "tile_size", "dsm_resolution", "out_dir"}
 
 
 class TreeSampler:
-    """Samples the RSS of given process trees every 100 ms; keeps each root's peak (root + descendants)."""
+    """Samples the RSS of given process trees every 250 ms; keeps each root's peak (root + descendants).
+
+    It runs in this process, which also hosts our driver and scheduler: `cpu_seconds` is its own
+    CPU time, to be subtracted from ours (walking /proc is not free on a busy machine).
+    """
 
     def __init__(self, roots: Callable[[], Iterable[int]]) -> None:
         self.roots = roots
         self.peaks: dict[int, int] = {}
         self.peak_total = 0
+        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -71,11 +76,12 @@ class TreeSampler:
             return 0
 
     def _run(self) -> None:
-        while not self._stop.wait(0.1):
+        while not self._stop.wait(0.25):
             sample = {pid: self._tree_rss(pid) for pid in self.roots()}
             for pid, rss in sample.items():
                 self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
             self.peak_total = max(self.peak_total, sum(sample.values()))
+        self.cpu_seconds = time.thread_time()
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -153,7 +159,7 @@ def run_ours(roi: str, workdir: Path, client: distributed.Client, cores: int) ->
     with TreeSampler(lambda: worker_pids) as sampler:
         result = run_stereo(request, workdir / "job", client, lambda p, m: None, lambda: False)
     wall = time.perf_counter() - started
-    cpu = _cpu_of(tree) - cpu_before
+    cpu = _cpu_of(tree) - cpu_before - sampler.cpu_seconds
     return {
         "wall_seconds": wall,
         "cpu_seconds": cpu,
