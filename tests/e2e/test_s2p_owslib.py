@@ -176,3 +176,18 @@ def test_s2p_through_ogc_api_processes_and_wps2(server: Server, tmp_path: Path) 
         )
     )
     assert json.loads(report_text)["cost"]["busy_task_seconds"] > 0
+
+
+def test_pyqgis_drives_s2p_as_the_owslib_plugin_does(server: Server, tmp_path: Path) -> None:
+    """Debian's PyQGIS (offscreen) with the plugin's OWSLib: s2p_stereo on the test pair (one 300-pixel
+    tile), asynchronous and polled; the DSM, fetched by reference, loads as a QGIS raster layer."""
+    from tests.qgis.runner import NO_PYQGIS, has_pyqgis, run_client
+
+    if not has_pyqgis():
+        pytest.skip(NO_PYQGIS)
+    client = Path(__file__).parents[1] / "qgis" / "qgis_shipped_client.py"
+    images = [(server.folder / "data" / "pair" / n).as_uri() for n in ("img_01.tif", "img_02.tif")]
+    seen = run_client(client, ["s2p", server.url, str(tmp_path), *images], tmp_path)
+    assert seen["qgis"].startswith("3.") and seen["percents"] == sorted(seen["percents"])
+    assert seen["valid"] and seen["bands"] == 1 and min(seen["size"]) > 10, seen
+    assert seen["crs"].startswith("EPSG:") and seen["range"][0] < seen["range"][1], seen

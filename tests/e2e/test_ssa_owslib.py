@@ -377,3 +377,23 @@ def test_ssa_through_raw_wps2(server: Server) -> None:
     )
     rows = list(csv.DictReader(io.StringIO(output(found, "result"))))
     assert len(rows) == 3 and {r["sensor"] for r in rows} == {"TIRA"}
+
+
+def test_pyqgis_drives_ingest_and_orbit_query_as_the_owslib_plugin_does(
+    server: Server, tmp_path: Path
+) -> None:
+    """Debian's PyQGIS (offscreen) with the plugin's OWSLib: ssa_ingest of four real element sets and
+    ssa_query_orbits as GeoJSON ground tracks, both asynchronous and polled; the tracks load as a layer."""
+    from tests.qgis.runner import NO_PYQGIS, has_pyqgis, run_client
+
+    if not has_pyqgis():
+        pytest.skip(NO_PYQGIS)
+    client = Path(__file__).parents[1] / "qgis" / "qgis_shipped_client.py"
+    ids = ["100404", "100410", "100420", "100430"]  # A0404... in Alpha-5
+    seen = run_client(
+        client, ["ssa", server.url, str(tmp_path), str(SSA_DATA / "tdm" / "source.tle"), *ids], tmp_path
+    )
+    assert seen["qgis"].startswith("3.") and seen["ingested"]["n_orbits"] == 4
+    assert seen["reference"].endswith(".geojson")
+    assert (seen["valid"], seen["count"], seen["geometry"], seen["crs"]) == (True, 4, "Line", "EPSG:4326")
+    assert -54 < seen["extent"][0] < -50 and 50 < seen["extent"][1] < 54  # 53° inclination ground tracks
