@@ -6,7 +6,8 @@ of the whole process tree (so CPU efficiency = CPU / (wall x cores)), peak RSS p
 worker process (including the C tools it runs), and DSM agreement (s2p's acceptance
 thresholds, ours against native and, for the test ROI, against s2p's expected DSM).
 
-The cluster is started once and warmed with one tiny run, as a service's would be;
+The cluster is started once, with `graph.cluster_dask_config` (quiet Dask monitors,
+expected step durations), and warmed with one tiny run, as a service's would be;
 its start-up and warm-up times are reported separately. Prints a table and writes
 JSON to benchmarks/results/.
 
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import dask
 import distributed
 import psutil
 
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from processes.s2p.evaluation import compare_dsms  # noqa: E402
-from processes.s2p.graph import run_stereo  # noqa: E402
+from processes.s2p.graph import cluster_dask_config, run_stereo  # noqa: E402
 from processes.s2p.inputs import ImageInput, build_request  # noqa: E402
 from processes.s2p.s2p_state import s2p_version  # noqa: E402
 
@@ -191,6 +193,8 @@ def main() -> None:
     cases = [c for c in args.cases.split(",") if c]
     scratch = Path(tempfile.mkdtemp(prefix="bench_s2p-"))
 
+    # the settings a service running s2p should use (quiet monitors, expected step durations)
+    dask.config.set(cluster_dask_config(300 * 300))
     t0 = time.perf_counter()
     cluster = distributed.LocalCluster(
         n_workers=args.cores, threads_per_worker=1, processes=True, dashboard_address=":0"

@@ -9,6 +9,7 @@ import sys
 from dataclasses import astuple
 from pathlib import Path
 
+import dask
 import distributed
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from s2p_testdata import PAIR_DIR, pair_config
 
 from processes.s2p.evaluation import compare_dsms
 from processes.s2p.footprints import region_footprint
-from processes.s2p.graph import build_graph, run_stereo, task_duration_config
+from processes.s2p.graph import build_graph, cluster_dask_config, run_stereo, task_duration_config
 from processes.s2p.inputs import ImageInput, LonLatBBox, build_request
 from processes.s2p.plan import Stage
 from processes.s2p.products import write_products
@@ -120,6 +121,14 @@ def test_task_durations_for_the_scheduler() -> None:
     config = task_duration_config(350 * 350)["distributed.scheduler.default-task-durations"]
     assert float(config["s2p_stereo_matching"].rstrip("s")) > 1.0  # not Dask's 0.5 s guess
     assert set(config) >= {"s2p_pointing_correction", "s2p_global_dsm"}
+
+
+def test_recommended_cluster_config_names_real_dask_settings() -> None:
+    recommended = cluster_dask_config(350 * 350)
+    for key in recommended:
+        dask.config.get(key)  # raises KeyError if Dask renamed the setting
+    with dask.config.set(recommended):
+        assert dask.config.get("distributed.worker.profile.enabled") is False
 
 
 @pytest.mark.slow
