@@ -189,6 +189,14 @@ def bench_queries(engine: sa.Engine, span: timedelta, norads: list[int], repeats
         a, b = window(timedelta(minutes=10))
         return len(query_observations(engine, a, b, sensor="OGS-TENERIFE", limit=1000).rows)
 
+    def object_week() -> int:
+        a, b = window(timedelta(days=7))
+        return len(query_observations(engine, a, b, norad_id=rnd.choice(norads), limit=1000).rows)
+
+    def sensor_hour() -> int:
+        a, b = window(timedelta(hours=1))
+        return len(query_observations(engine, a, b, sensor="OGS-TENERIFE", limit=1000).rows)
+
     def time_window() -> int:
         a, b = window(timedelta(minutes=10))
         return len(query_observations(engine, a, b, limit=1000).rows)
@@ -203,7 +211,9 @@ def bench_queries(engine: sa.Engine, span: timedelta, norads: list[int], repeats
     out: dict[str, Any] = {}
     cases: dict[str, Callable[[], int]] = {
         "object_1h": object_window,
+        "object_7d": object_week,
         "sensor_10min": sensor_window,
+        "sensor_1h": sensor_hour,
         "window_10min": time_window,
         "cone_1deg_1day": cone,
     }
