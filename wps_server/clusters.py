@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from cluster.cost import compute_cost
 from cluster.errors import ClusterError
-from cluster.estimate import Calibration, load_calibration
 from cluster.events import JobEventLog
 from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
 from cluster.profiles import ClusterProfile, ProfileRegistry, load_profiles
@@ -42,7 +41,6 @@ class JobClusters:
             self.profiles: ProfileRegistry = load_profiles(
                 section.get("profiles_file") or None, missing_ok=True
             )
-            self.calibration: Calibration = load_calibration(section.get("calibration_file") or None)
         except ClusterError as exc:
             raise ConfigError(f"[cluster] {exc}") from exc
         self.scheduler_address = scheduler_address

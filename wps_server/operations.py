@@ -61,9 +61,5 @@ class Execute:
     language: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def is_async(self) -> bool:
-        return self.store and self.status
-
 
 Operation = GetCapabilities | DescribeProcess | Execute

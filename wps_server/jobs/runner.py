@@ -82,6 +82,9 @@ class Runner:
             self._stop.wait(self.timings.poll)
         for thread in list(self._running.values()):
             thread.join(timeout=30)
+        if self.clusters is not None:
+            self.clusters.close()
+        self.scheduler.close()
         log.info("runner stopped", extra={"runner": self.name})
 
     def active(self) -> list[str]:
