@@ -9,9 +9,9 @@
   (:class:`SharedClusters`); a shared LocalCluster adapts between the profile's min and max workers,
   so it shrinks back to ``min_workers`` when idle.
 
-Per-job clusters change the process's dask config (profile ``dask_config``, declared task durations,
-and what the upstream class sets itself, e.g. TLS for cloud VMs); it is restored when the cluster is
-closed. Run one job per process (or serialise cluster creation) for that to be safe.
+Per-job clusters change the process's dask config (quiet monitors, profile ``dask_config``, declared
+task durations, and what the upstream class sets itself, e.g. TLS for cloud VMs); it is restored when
+the cluster is closed. Run one job per process (or serialise cluster creation) for that to be safe.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from distributed import Client
 from cluster.cost import fetch_events, install_collector
 from cluster.errors import ClusterCloseError, ClusterStartError
 from cluster.events import JobEventLog
+from cluster.monitors import QUIET_MONITORS
 from cluster.profiles import ClusterProfile
 from cluster.registry import ClusterRecord, ClusterRegistry, process_alive
 from cluster.sizing import apply_task_durations, duration_config
@@ -136,7 +137,7 @@ def open_cluster(
             yield from _run_shared(client, profile, job_id, requested_at, events, durations)
         return
     resolve_upstream(profile.kind)  # import first: its defaults join the config before the snapshot
-    updates = {**profile.dask_config, **(duration_config(durations) if durations else {})}
+    updates = {**QUIET_MONITORS, **profile.dask_config, **(duration_config(durations) if durations else {})}
     with restored_dask_config(updates):
         yield from _run_per_job(
             profile, n_workers, job_id, requested_at, registry, events, durations, close_timeout

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cluster.monitors import QUIET_MONITORS, as_environment
 from wps_server.config import Settings
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Supervisor:
         scheduler_file = space / "scheduler.json"
         scheduler_file.unlink(missing_ok=True)
         dashboard = ["--dashboard-address", dask.dashboard] if dask.dashboard else ["--no-dashboard"]
+        # quiet monitors unless the environment says otherwise (DASK_* variables win)
+        env = {**as_environment(QUIET_MONITORS), **self.env}
         self._start(
             Child(
                 "dask scheduler",
@@ -152,7 +155,7 @@ class Supervisor:
                     str(scheduler_file),
                     *dashboard,
                 ],
-                self.env,
+                env,
             )
         )
         address = _wait_for_address(scheduler_file, self.children[-1], timeout=60)
@@ -176,7 +179,7 @@ class Supervisor:
                     "--name",
                     "local",
                 ],
-                self.env,
+                env,
             )
         )
         _wait_for_workers(address, dask.workers, timeout=120)

@@ -36,6 +36,8 @@ import dask
 import distributed
 from dask.delayed import Delayed
 
+from cluster.monitors import QUIET_MONITORS
+
 from .errors import S2PError, StereoCancelledError, TileFailedError
 from .inputs import StereoRequest
 from .plan import JobPlan, Stage, prepare_job
@@ -109,20 +111,9 @@ def task_duration_config(tile_pixels: int) -> dict[str, Any]:
     }
 
 
-#: Dask settings for clusters that run s2p. Its tasks last seconds to minutes, so the sub-second
-#: monitors Dask runs by default cost more than they tell: an idle 2-worker LocalCluster used 12 % of
-#: a core with the defaults and 1.4 % with these (measured here). Memory is still checked every second.
-QUIET_MONITORS_CONFIG: Mapping[str, Any] = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "500ms",
-    "distributed.worker.memory.monitor-interval": "1s",
-    "distributed.admin.system-monitor.interval": "2s",
-}
-
-
 def cluster_dask_config(tile_pixels: int) -> dict[str, Any]:
     """Recommended `dask.config` for a cluster that runs s2p: quiet monitors and expected step durations."""
-    return {**QUIET_MONITORS_CONFIG, **task_duration_config(tile_pixels)}
+    return {**QUIET_MONITORS, **task_duration_config(tile_pixels)}
 
 
 def _declare_durations(durations: dict[str, str], dask_scheduler: Any = None) -> None:

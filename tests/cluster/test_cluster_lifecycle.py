@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from distributed import Client
 from cluster.errors import ClusterCloseError, ClusterStartError
 from cluster.events import JobEventLog
 from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
+from cluster.monitors import QUIET_MONITORS, as_environment
 from cluster.profiles import ClusterProfile, parse_profile
 from cluster.registry import ClusterRecord, ClusterRegistry, process_start
 
@@ -91,6 +93,27 @@ def test_dask_config_is_restored_after_a_per_job_cluster() -> None:
         )  # nothing run yet
     assert dask.config.get("distributed.scheduler.work-stealing-interval") != "7ms"
     assert "tile" not in dask.config.get("distributed.scheduler.default-task-durations")
+
+
+def worker_profiling() -> bool:
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_per_job_workers_run_with_quiet_monitors_unless_the_profile_says_otherwise() -> None:
+    with open_cluster(per_job_profile(), 1, "job-q") as client:
+        assert list(client.run(worker_profiling).values()) == [False]
+    loud = per_job_profile(dask_config={"distributed.worker.profile.enabled": True})
+    with open_cluster(loud, 1, "job-l") as client:
+        assert list(client.run(worker_profiling).values()) == [True]
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # the process's own, restored
+
+
+def test_quiet_monitors_as_environment_reach_a_spawned_dask_process() -> None:
+    env = {**os.environ, **as_environment(QUIET_MONITORS)}
+    keys = sorted(QUIET_MONITORS)
+    code = f"import dask.config, distributed, json; print(json.dumps({{k: dask.config.get(k) for k in {keys!r}}}))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == dict(QUIET_MONITORS)
 
 
 def test_shared_local_cluster_adapts_and_scales_back_to_min() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import dask.config
 import psutil
 import pytest
 import requests
@@ -127,3 +128,14 @@ def test_serve_starts_the_cluster_as_separate_processes(server: Server) -> None:
     assert any("wps_server.cli runner" in c for c in commands)
     zombies = [p.pid for p in server.descendants() if p.status() == psutil.STATUS_ZOMBIE]
     assert zombies == []
+
+
+def test_served_cluster_runs_with_quiet_monitors(server: Server) -> None:
+    """Dask's 10 ms profiler and sub-second monitors are off in the cluster serve starts."""
+    from distributed import Client
+
+    with Client(scheduler_file=str(server.folder / "var" / "dask" / "scheduler.json")) as client:
+        profiling = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+        tick = client.run_on_scheduler(lambda: dask.config.get("distributed.admin.tick.interval"))
+    assert list(profiling.values()) == [False, False]
+    assert tick == "500ms"
