@@ -104,16 +104,20 @@ def _stereo(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapp
         raise JobDismissed from None
     except errors.TileFailedError as exc:
         raise ProcessError(f"S2P failed: {exc}") from None
-    ctx.progress(95, "writing the DSM, the quicklook and the report")
+    # the point cloud only on request; the quicklook unless the request names outputs without it
+    wanted = ctx.requested_outputs
+    ctx.progress(95, "writing the products and the report")
     products = write_products(
-        request, result, ctx.workdir / "products", point_cloud="point_cloud" in ctx.requested_outputs
+        request,
+        result,
+        ctx.workdir / "products",
+        point_cloud="point_cloud" in wanted,
+        quicklook=not wanted or "quicklook" in wanted,
     )
     report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles)}
-    outputs: dict[str, Any] = {
-        "dsm": products.dsm,
-        "quicklook": products.quicklook,
-        "report": json.dumps(report, indent=2, default=str),
-    }
+    outputs: dict[str, Any] = {"dsm": products.dsm, "report": json.dumps(report, indent=2, default=str)}
+    if products.quicklook is not None:
+        outputs["quicklook"] = products.quicklook
     if products.point_cloud is not None:
         outputs["point_cloud"] = products.point_cloud
     return outputs

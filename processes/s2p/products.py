@@ -44,7 +44,7 @@ class StereoProducts:
     """Paths of the products written by `write_products`."""
 
     dsm: Path
-    quicklook: Path
+    quicklook: Path | None
     point_cloud: Path | None
     report: dict[str, Any]
 
@@ -318,17 +318,19 @@ def write_products(
     destination: Path,
     *,
     point_cloud: bool = False,
+    quicklook: bool = True,
     cluster_info: Mapping[str, Any] | None = None,
 ) -> StereoProducts:
-    """All products of a run into `destination`: dsm.tif (COG), quicklook.png, cloud.ply if asked,
+    """The products of a run into `destination`: dsm.tif (COG), quicklook.png and cloud.ply if asked,
     and the report (returned; the caller decides how to publish it)."""
     destination.mkdir(parents=True, exist_ok=True)
     dsm = write_dsm_cog(result.dsm_path, destination / "dsm.tif", crs=result.plan.out_crs)
-    quicklook = write_quicklook(dsm, destination / "quicklook.png")
+    picture = write_quicklook(dsm, destination / "quicklook.png") if quicklook else None
     cloud = None
     if point_cloud:
         cloud = destination / "cloud.ply"
         merge_point_clouds(result.tile_point_clouds(), cloud)
-    outputs = {"dsm": dsm, "quicklook": quicklook, **({"point_cloud": cloud} if cloud else {})}
+    made = {"dsm": dsm, "quicklook": picture, "point_cloud": cloud}
+    outputs = {name: path for name, path in made.items() if path is not None}
     report = build_report(request, result, cluster_info=cluster_info, outputs=outputs)
-    return StereoProducts(dsm=dsm, quicklook=quicklook, point_cloud=cloud, report=report)
+    return StereoProducts(dsm=dsm, quicklook=picture, point_cloud=cloud, report=report)

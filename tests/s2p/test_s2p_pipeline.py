@@ -94,6 +94,7 @@ def test_products(pair_run: PairRun, tmp_path: Path) -> None:
         assert src.overviews(1)
     assert compare_dsms(products.dsm, PAIR_DIR / "expected_dsm.tif").acceptable
 
+    assert products.quicklook is not None and "quicklook" in products.report["outputs"]
     with rasterio.open(products.quicklook) as png:
         assert png.driver == "PNG" and png.count in (3, 4) and png.width >= 400
 
@@ -176,3 +177,10 @@ def test_lonlat_bbox_roi_crops_the_dsm_to_the_box(dask_client: distributed.Clien
     assert bounds.left == pytest.approx(west, abs=1.0) and bounds.right == pytest.approx(east, abs=1.0)
     assert bounds.bottom == pytest.approx(south, abs=1.0) and bounds.top == pytest.approx(north, abs=1.0)
     assert valid > 0.5
+
+
+def test_products_skip_the_quicklook_nobody_asked_for(pair_run: PairRun, tmp_path: Path) -> None:
+    products = write_products(pair_run.request, pair_run.result, tmp_path, quicklook=False)
+    assert products.quicklook is None and products.point_cloud is None
+    assert not (tmp_path / "quicklook.png").exists()
+    assert sorted(products.report["outputs"]) == ["dsm"]
