@@ -136,9 +136,12 @@ observations = Table(
     Column("quality", SmallInteger, nullable=False),  # QUALITY_CODES
     Column("uncorrelated", Boolean, nullable=False),
     Column("sky_cell", Integer),  # processes.ssa.sky cell of RA/Dec, NULL otherwise
-    Index("ix_ssa_obs_object_epoch", "norad_id", "epoch_us"),
-    Index("ix_ssa_obs_sensor_epoch", "sensor_id", "epoch_us"),
-    Index("ix_ssa_obs_epoch", "epoch_us"),
+    # Queries page by (epoch_us, id): with the id in the index, an object's, a sensor's or any
+    # window's rows come in page order straight from the index, so a page stops after its rows
+    # instead of sorting every match (PostgreSQL's index order says nothing about ties in epoch).
+    Index("ix_ssa_obs_object_epoch", "norad_id", "epoch_us", "id"),
+    Index("ix_ssa_obs_sensor_epoch", "sensor_id", "epoch_us", "id"),
+    Index("ix_ssa_obs_epoch", "epoch_us", "id"),
     Index("ix_ssa_obs_sky_epoch", "sky_cell", "epoch_us"),
 )
 # The measurement columns of an observation, in table order; ObservationRow has fields of the same names.
