@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from wps_server.config import Settings
+    from wps_server.jobs.runner import PeriodicTask
     from wps_server.process import Process
 
 
@@ -44,5 +45,21 @@ def ssa_processes(settings: Settings) -> list[Process]:
             wps_ssa_submit_tasking,
             wps_ssa_tasking_status,
             wps_ssa_update_tasking,
+        )
+    ]
+
+
+def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
+    """What the job runner does now and then for these processes: the SSA catalogue's upkeep
+    (closing tasking requests whose windows ended, planner statistics), every ``[ssa]
+    maintenance_interval`` seconds."""
+    from processes.ssa_config import CatalogueConnection, SSASettings, maintain_catalogue
+    from wps_server.jobs.runner import PeriodicTask
+
+    ssa = SSASettings.from_settings(settings)
+    catalogue = CatalogueConnection(settings.database_url, ssa)
+    return [
+        PeriodicTask(
+            "ssa catalogue maintenance", ssa.maintenance_interval, lambda: maintain_catalogue(catalogue)
         )
     ]

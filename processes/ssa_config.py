@@ -7,6 +7,7 @@ first use, and registers or updates the sensors of ``[ssa] sensors_file`` once, 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -17,12 +18,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from processes.ssa.catalogue import load_sensors, make_engine, parse_sensors
+from processes.ssa.catalogue import advance_tasking, load_sensors, make_engine, parse_sensors
+from processes.ssa.catalogue.maintenance import refresh_statistics
 from processes.ssa.catalogue.queries import MAX_LIMIT
 from processes.ssa.errors import MessageError
 from wps_server.config import ConfigError, Settings, parse_size
 
 MEGABYTE = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class SSASettings:
     max_pass_window: timedelta = timedelta(days=7)
     max_pass_objects: int = 50_000
     pass_chunk_size: int = 500
+    maintenance_interval: float = 60.0
 
     @property
     def max_message_megabytes(self) -> int:
@@ -75,6 +79,7 @@ class SSASettings:
             max_pass_window=timedelta(days=number("max_pass_window_days", 0.001, 31)),
             max_pass_objects=whole("max_pass_objects", 1, MAX_LIMIT - 1),
             pass_chunk_size=whole("pass_chunk_size", 1, 100_000),
+            maintenance_interval=number("maintenance_interval", 0.1, 86_400),
         )
 
 
@@ -102,6 +107,22 @@ class CatalogueConnection:
             if self._engine is not None and self._pid == os.getpid():
                 self._engine.dispose()
             self._engine = None
+
+
+def maintain_catalogue(catalogue: CatalogueConnection) -> None:
+    """The catalogue's upkeep, run by the job runner every ``[ssa] maintenance_interval`` seconds:
+    requests whose windows have ended become COMPLETED or FAILED without anyone asking for them, and
+    PostgreSQL's planner statistics are refreshed after large ingests."""
+    engine = catalogue.engine()
+    moved = advance_tasking(engine)
+    if moved:
+        log.info(
+            "closed tasking requests whose windows ended",
+            extra={"requests": [f"{request_id}:{status.value}" for request_id, status in moved]},
+        )
+    analyzed = refresh_statistics(engine)
+    if analyzed:
+        log.info("analyzed catalogue tables", extra={"tables": analyzed})
 
 
 def check_sensors_file(settings: SSASettings) -> None:

@@ -2,17 +2,21 @@
 
 It claims accepted jobs in order up to ``max_concurrent``, runs each in a thread whose heavy work
 goes to the Dask cluster, beats a heartbeat for them, resumes or fails jobs whose heartbeat stopped
-(a runner or web worker that died), and expires finished jobs after the retention time.
+(a runner or web worker that died), and expires finished jobs after the retention time. It also
+runs the periodic tasks the process package offers (see :func:`periodic_tasks`), such as closing
+requests whose time is up, so that they happen without anyone asking.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wps_server.cluster_client import SchedulerConnection
@@ -36,6 +40,27 @@ class RunnerTimings:
     retention_sweep: float = 600.0
 
 
+@dataclass(frozen=True)
+class PeriodicTask:
+    """Work a process package wants done every ``interval`` seconds by the runner, first at its start.
+
+    ``run`` is called in the runner's loop (keep it short); an exception is logged and the task is
+    tried again at its next turn.
+    """
+
+    name: str
+    interval: float
+    run: Callable[[], object]
+
+
+def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
+    """The tasks offered by the module of ``[server] processes``: its ``periodic_tasks(settings)``,
+    when it has one (a module of processes that need no upkeep has none)."""
+    module = importlib.import_module(settings.processes.partition(":")[0])
+    factory = getattr(module, "periodic_tasks", None)
+    return [] if factory is None else list(factory(settings))
+
+
 class Runner:
     """Drives jobs from the store until :meth:`stop` is called."""
 
@@ -47,13 +72,16 @@ class Runner:
         scheduler: SchedulerConnection,
         timings: RunnerTimings | None = None,
         clusters: JobClusters | None = None,
+        periodic: list[PeriodicTask] | None = None,
     ) -> None:
+        """``periodic``: the tasks to run; ``None`` takes those of :func:`periodic_tasks`."""
         self.settings = settings
         self.processes = {p.identifier: p for p in processes}
         self.store = store
         self.scheduler = scheduler
         self.clusters = clusters
         self.timings = timings or RunnerTimings()
+        self.periodic = periodic_tasks(settings) if periodic is None else list(periodic)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -67,6 +95,7 @@ class Runner:
             "runner started", extra={"runner": self.name, "max_concurrent": self.settings.jobs.max_concurrent}
         )
         last_beat = last_sweep = last_retention = 0.0
+        next_periodic = [0.0] * len(self.periodic)
         while not self._stop.is_set():
             now = time.monotonic()
             if now - last_sweep >= self.timings.sweep:
@@ -78,6 +107,10 @@ class Runner:
             if now - last_retention >= self.timings.retention_sweep:
                 self.expire()
                 last_retention = now
+            for i, task in enumerate(self.periodic):
+                if now >= next_periodic[i]:
+                    self._run_periodic(task)
+                    next_periodic[i] = time.monotonic() + task.interval
             self._start_jobs()
             self._stop.wait(self.timings.poll)
         for thread in list(self._running.values()):
@@ -124,6 +157,12 @@ class Runner:
     def _dismissed(self, job_id: str) -> bool:
         job = self.store.get(job_id)
         return job is None or job.status == Status.DISMISSED
+
+    def _run_periodic(self, task: PeriodicTask) -> None:
+        try:
+            task.run()
+        except Exception:  # a failing task must not stop the jobs; it is tried again next time
+            log.exception("periodic task failed", extra={"task": task.name})
 
     def _recover(self) -> None:
         for job_id, status in self.store.recover_stale(self.timings.stale_after, self.timings.max_attempts):

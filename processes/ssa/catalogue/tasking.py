@@ -372,20 +372,32 @@ def fail_tasking(
 
 
 def advance_tasking(engine: Engine, *, now: datetime | None = None) -> list[tuple[int, TaskingStatus]]:
-    """Close requests whose last window has ended: COLLECTED -> COMPLETED, SCHEDULED -> FAILED."""
+    """Close requests whose last window has ended: COLLECTED -> COMPLETED, SCHEDULED -> FAILED.
+
+    Called by the job runner's periodic catalogue upkeep and before status queries, so two calls
+    may overlap: a request moves (with one event) only if it is still as it was read, and the
+    writing transaction starts with that update (SQLite then takes its write lock at once instead
+    of failing to upgrade a read snapshot that another writer made stale).
+    """
     now_us = to_us(ensure_utc(now) if now else datetime.now(UTC))
-    moved: list[tuple[int, TaskingStatus]] = []
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         rows = conn.execute(
-            select(tasking_requests).where(
+            select(
+                tasking_requests.c.id,
+                tasking_requests.c.status,
+                tasking_requests.c.windows,
+                tasking_requests.c.end_us,
+                tasking_requests.c.collected_observations,
+            ).where(
                 tasking_requests.c.status.in_([TaskingStatus.SCHEDULED.value, TaskingStatus.COLLECTED.value])
             )
         ).all()
-        for row in rows:
-            windows = _windows(row.windows)
-            last = max((b for _, b in windows), default=row.end_us)
-            if last > now_us:
-                continue
+    due = [r for r in rows if max((b for _, b in _windows(r.windows)), default=r.end_us) <= now_us]
+    moved: list[tuple[int, TaskingStatus]] = []
+    if not due:
+        return moved
+    with engine.begin() as conn:
+        for row in due:
             if row.status == TaskingStatus.COLLECTED.value:
                 target, detail = (
                     TaskingStatus.COMPLETED,
@@ -393,11 +405,17 @@ def advance_tasking(engine: Engine, *, now: datetime | None = None) -> list[tupl
                 )
             else:
                 target, detail = TaskingStatus.FAILED, "windows over without observations"
-            conn.execute(
+            done = conn.execute(
                 update(tasking_requests)
-                .where(tasking_requests.c.id == row.id)
+                .where(
+                    tasking_requests.c.id == row.id,
+                    tasking_requests.c.status == row.status,
+                    tasking_requests.c.collected_observations == row.collected_observations,
+                )
                 .values(status=target.value, updated_us=now_us)
             )
+            if done.rowcount != 1:  # changed meanwhile (another call, an ingest, a user): next time
+                continue
             _event(conn, int(row.id), now_us, target.value, detail, None)
             moved.append((int(row.id), target))
     return moved
