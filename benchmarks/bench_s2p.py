@@ -1,17 +1,21 @@
-"""Native `s2p config.json` against our Dask graph on a LocalCluster of the same cores.
+"""Native `s2p config.json` against `s2p_stereo` through our server, on a local cluster of the same cores.
 
-For each case (the test ROI, the whole 1024x1024 image) and each run, both are
-run in fresh directories, in alternating order. Measured: wall time, CPU seconds
-of the whole process tree (so CPU efficiency = CPU / (wall x cores)), peak RSS per
-worker process (including the C tools it runs), and DSM agreement (s2p's acceptance
-thresholds, ours against native and, for the test ROI, against s2p's expected DSM).
+For each case (the test ROI, the whole 1024x1024 image) and each run, both are run in
+alternating order. Native s2p runs with its own multiprocessing pool; ours is a real
+`wps-server serve` (Dask scheduler and one single-threaded worker per core, job runner,
+gunicorn, SQLite job store) that OWSLib drives as a user would: an asynchronous Execute with
+the images by reference, status polled every 0.25 s until it succeeds; then the DSM is
+downloaded. Measured: wall time (ours: from the Execute request to the success status),
+CPU seconds of the whole process tree (native: s2p and its pool; ours: every process the
+server runs, s2p's C tools included), so CPU efficiency = CPU / (wall x cores); peak RSS
+per worker process (with the C tools it runs); DSM agreement (s2p's acceptance thresholds,
+ours against native and, for the test ROI, against s2p's expected DSM).
 
-The cluster is started once, with `graph.cluster_dask_config` (quiet Dask monitors,
-expected step durations), and warmed with one tiny run, as a service's would be;
-its start-up and warm-up times are reported separately. Prints a table and writes
-JSON to benchmarks/results/.
+The server is started once and warmed with one small job, as a service would be; its
+start-up and warm-up times are reported apart. Prints a table and writes JSON to
+benchmarks/results/.
 
-    .venv/bin/python benchmarks/bench_s2p.py --runs 3
+    .venv/bin/python -m benchmarks.bench_s2p --runs 5
 """
 
 from __future__ import annotations
@@ -32,17 +36,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import dask
 import distributed
 import psutil
+import requests
+from owslib.wps import ASYNC, ComplexDataInput, WebProcessingService
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from processes.s2p.evaluation import compare_dsms  # noqa: E402
-from processes.s2p.graph import cluster_dask_config, run_stereo  # noqa: E402
-from processes.s2p.inputs import ImageInput, build_request  # noqa: E402
 from processes.s2p.s2p_state import s2p_version  # noqa: E402
+from tests.e2e.server import Server  # noqa: E402
 
 PAIR_DIR = ROOT / "tests" / "data" / "s2p" / "pair"
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -51,17 +55,12 @@ REQUEST_KEYS = {"images", "roi", "tile_size", "dsm_resolution", "out_dir"}
 
 
 class TreeSampler:
-    """Samples the RSS of given process trees every 250 ms; keeps each root's peak (root + descendants).
-
-    It runs in this process, which also hosts our driver and scheduler: `cpu_seconds` is its own
-    CPU time, to be subtracted from ours (walking /proc is not free on a busy machine).
-    """
+    """Samples the RSS of given process trees every 250 ms; keeps each root's peak (root + descendants)."""
 
     def __init__(self, roots: Callable[[], Iterable[int]]) -> None:
         self.roots = roots
         self.peaks: dict[int, int] = {}
         self.peak_total = 0
-        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -83,7 +82,6 @@ class TreeSampler:
             for pid, rss in sample.items():
                 self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
             self.peak_total = max(self.peak_total, sum(sample.values()))
-        self.cpu_seconds = time.thread_time()
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -145,34 +143,88 @@ def run_native(roi: str, workdir: Path, cores: int) -> dict[str, Any]:
     }
 
 
-def run_ours(roi: str, workdir: Path, client: distributed.Client, cores: int) -> dict[str, Any]:
-    config = json.loads((PAIR_DIR / "s2p_config.json").read_text())
-    request = build_request(
-        [ImageInput(PAIR_DIR / i["img"]) for i in config["images"]],
-        roi_pixels=roi,
-        tile_size=config["tile_size"],
-        dsm_resolution=config["dsm_resolution"],
-        s2p_options={k: v for k, v in config.items() if k not in REQUEST_KEYS},
-    )
-    worker_pids = list(client.run(os.getpid).values())
-    tree = [os.getpid(), *worker_pids]  # the driver process also hosts the LocalCluster's scheduler
-    cpu_before = _cpu_of(tree)
-    started = time.perf_counter()
-    with TreeSampler(lambda: worker_pids) as sampler:
-        result = run_stereo(request, workdir / "job", client, lambda p, m: None, lambda: False)
-    wall = time.perf_counter() - started
-    cpu = _cpu_of(tree) - cpu_before - sampler.cpu_seconds
-    return {
-        "wall_seconds": wall,
-        "cpu_seconds": cpu,
-        "cpu_efficiency": cpu / (wall * cores),
-        "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
-        "peak_rss_total_mb": sampler.peak_total / 2**20,
-        "worker_seconds_in_steps": result.worker_seconds,
-        "retries": result.retries,
-        "stages": {k: v.__dict__ for k, v in result.stage_summaries().items()},
-        "dsm": str(result.dsm_path),
-    }
+SERVER_CONFIG = """
+[server]
+processes = processes:shipped_processes
+[inputs]
+data_roots = {pair}
+[dask]
+workers = {cores}
+threads_per_worker = 1
+dashboard =
+[jobs]
+max_concurrent = 1
+[logging]
+level = WARNING
+format = text
+"""
+IMAGE_MIME = "image/tiff; application=geotiff"
+POLL_SECONDS = 0.25
+
+
+class ServedS2P:
+    """A real `wps-server serve` (Dask scheduler and `cores` single-threaded workers, job runner,
+    gunicorn) that runs `s2p_stereo` on the test pair; OWSLib is the client."""
+
+    def __init__(self, folder: Path, cores: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.server = Server(folder, SERVER_CONFIG.format(pair=PAIR_DIR, cores=cores)).start()
+        scheduler_file = folder / "var" / "dask" / "scheduler.json"
+        with distributed.Client(scheduler_file=str(scheduler_file)) as client:
+            self.worker_pids = list(client.run(os.getpid).values())
+        self.wps = WebProcessingService(f"{self.server.url}/wps", skip_caps=True)
+
+    def tree(self) -> list[int]:
+        """The server and every process it runs (supervisor, scheduler, workers, runner, gunicorn)."""
+        assert self.server.process is not None
+        return [self.server.process.pid, *(p.pid for p in self.server.descendants())]
+
+    def run(self, roi: str, workdir: Path, cores: int) -> dict[str, Any]:
+        config = json.loads((PAIR_DIR / "s2p_config.json").read_text())
+        options = {k: v for k, v in config.items() if k not in REQUEST_KEYS}
+        inputs: list[tuple[str, Any]] = [
+            ("images", ComplexDataInput(f"file://{PAIR_DIR / i['img']}", mimeType=IMAGE_MIME))
+            for i in config["images"]
+        ]
+        inputs += [
+            ("roi_pixels", roi),
+            ("tile_size", str(config["tile_size"])),
+            ("dsm_resolution", str(config["dsm_resolution"])),
+            ("s2p_options", json.dumps(options)),
+        ]
+        tree = self.tree()
+        cpu_before = _cpu_of(tree)
+        started = time.perf_counter()
+        with TreeSampler(lambda: self.worker_pids) as sampler:
+            execution = self.wps.execute(
+                "s2p_stereo", inputs, output=[("dsm", True), ("report", True)], mode=ASYNC
+            )
+            while not execution.isComplete():
+                time.sleep(POLL_SECONDS)
+                execution.checkStatus(sleepSecs=0)
+        wall = time.perf_counter() - started
+        cpu = _cpu_of(tree) - cpu_before
+        if not execution.isSucceded():
+            raise RuntimeError(f"s2p_stereo failed: {[e.text for e in execution.errors]}")
+        references = {o.identifier: o.reference for o in execution.processOutputs}
+        dsm = workdir / "dsm.tif"
+        dsm.write_bytes(requests.get(references["dsm"], timeout=120).content)
+        report = requests.get(references["report"], timeout=60).json()
+        return {
+            "wall_seconds": wall,
+            "cpu_seconds": cpu,
+            "cpu_efficiency": cpu / (wall * cores),
+            "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
+            "peak_rss_total_mb": sampler.peak_total / 2**20,
+            "graph_wall_seconds": report["job"]["wall_seconds"],
+            "worker_seconds_in_steps": report["tasks"]["worker_seconds"],
+            "retries": report["tasks"]["retries"],
+            "stages": report["stages"],
+            "dsm": str(dsm),
+        }
+
+    def stop(self) -> None:
+        self.server.stop()
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -193,16 +245,12 @@ def main() -> None:
     cases = [c for c in args.cases.split(",") if c]
     scratch = Path(tempfile.mkdtemp(prefix="bench_s2p-"))
 
-    # the settings a service running s2p should use (quiet monitors, expected step durations)
-    dask.config.set(cluster_dask_config(300 * 300))
     t0 = time.perf_counter()
-    cluster = distributed.LocalCluster(
-        n_workers=args.cores, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    client = distributed.Client(cluster)
-    cluster_start = time.perf_counter() - t0
+    served = ServedS2P(scratch / "server", args.cores)
+    server_start = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run_ours("400,400,200,200", scratch / "warmup", client, args.cores)
+    (scratch / "warmup").mkdir()
+    served.run("400,400,200,200", scratch / "warmup", args.cores)
     warmup = time.perf_counter() - t0
 
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
@@ -218,7 +266,7 @@ def main() -> None:
                     if method == "native":
                         record[method] = run_native(roi, workdir, args.cores)
                     else:
-                        record[method] = run_ours(roi, workdir, client, args.cores)
+                        record[method] = served.run(roi, workdir, args.cores)
                     print(f"{case} run {r} {method}: {record[method]['wall_seconds']:.1f} s", flush=True)
                 agreement = compare_dsms(Path(record["ours"]["dsm"]), Path(record["native"]["dsm"]))
                 record["ours_vs_native"] = agreement.to_json_dict()
@@ -233,8 +281,7 @@ def main() -> None:
                 record["wall_ratio"] = record["ours"]["wall_seconds"] / record["native"]["wall_seconds"]
                 runs[case].append(record)
     finally:
-        client.close()
-        cluster.close()
+        served.stop()
 
     summary: dict[str, Any] = {}
     print()
@@ -265,7 +312,7 @@ def main() -> None:
             f"{case:<11} ratio   ours/native median {ratio['median']:.3f} (min {ratio['min']:.3f}, "
             f"max {ratio['max']:.3f}); DSMs agree: strict {strict}, on the common grid {overlap}"
         )
-    print(f"\ncluster start {cluster_start:.1f} s, warm-up run {warmup:.1f} s (not in the figures above)")
+    print(f"\nserver start {server_start:.1f} s, warm-up job {warmup:.1f} s (not in the figures above)")
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"bench_s2p-{time.strftime('%Y%m%dT%H%M%S')}.json"
@@ -279,7 +326,7 @@ def main() -> None:
                     "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                 },
                 "s2p": s2p_version(),
-                "cluster_start_seconds": cluster_start,
+                "server_start_seconds": server_start,
                 "warmup_seconds": warmup,
                 "summary": summary,
                 "runs": runs,

@@ -15,7 +15,7 @@ TEST_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 BENCHMARKS = {
     "service": ["benchmarks.bench_service"],
     # issue 4: native `s2p config.json` beside our task graph, test ROI and whole image, 3 runs each
-    "s2p": ["benchmarks.bench_s2p", "--runs", "3"],
+    "s2p": ["benchmarks.bench_s2p", "--runs", "5"],
     # issue 6: 10 million observation rows ingested, then queried, on SQLite and PostgreSQL
     "ssa_ingest": ["benchmarks.bench_ssa_ingest", "--rows", "10000000"],
     # issue 6: 20,000 objects over one site and one day, ours on 2 workers beside skyfield
