@@ -3,7 +3,9 @@
 Edges are the real data dependencies between s2p's per-tile steps, not stage
 barriers, so tiles of different stages overlap:
 
-    pointing(t, i)          -- no dependency
+    keypoints(t, ref)       -- no dependency (SIFT on the tile in the reference image)
+    keypoints(t, i)         -- no dependency (SIFT on the tile's region in secondary image i)
+    pointing(t, i)          <- keypoints(t, ref), keypoints(t, i)
     global_pointing         <- pointing(all tiles, all pairs)
     rectification(t, i)     <- pointing(n, i) for the 3x3 neighbours n of t
                                (+ global_pointing, awaited inside the task only if t
@@ -19,6 +21,9 @@ barriers, so tiles of different stages overlap:
 
 Priorities favour earlier stages, so idle workers pick later-stage work only
 when no earlier-stage task is ready: the tails of stages fill with the next one.
+s2p's pointing correction is split in three so that its two SIFT detections (nine
+tenths of its time) run in parallel, and the reference image's is done once per
+tile, not once per pair.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ CancelledCallback = Callable[[], bool]
 
 #: Task priority by stage: higher runs first among ready tasks.
 STAGE_PRIORITY: Mapping[Stage, int] = {
-    Stage.POINTING: 100,
+    Stage.POINTING: 100,  # as soon as its keypoints exist: it unblocks its neighbours' rectification
+    Stage.KEYPOINTS: 99,
     Stage.GLOBAL_POINTING: 95,
     Stage.RECTIFICATION: 90,
     Stage.MATCHING: 80,
@@ -64,7 +70,8 @@ STAGE_PRIORITY: Mapping[Stage, int] = {
 #: Step cost in worker-seconds per megapixel of tile, measured on the test pair (mgm, one
 #: core per worker): what the scheduler should expect before it has timed a task of the kind.
 SECONDS_PER_MEGAPIXEL: Mapping[Stage, float] = {
-    Stage.POINTING: 16.0,
+    Stage.KEYPOINTS: 7.5,
+    Stage.POINTING: 2.5,
     Stage.RECTIFICATION: 2.5,
     Stage.MATCHING: 60.0,
     Stage.TRIANGULATION: 11.0,
@@ -225,8 +232,21 @@ def build_graph(
 
     tiles = plan.tiles
     pairs = list(plan.pairs)
+    keypoints = {
+        (t.index, i): add(Stage.KEYPOINTS, [], (t.index, i or 0), tile=t, pair=i)
+        for t in tiles
+        for i in (None, *pairs)
+    }
     pointing = {
-        (t.index, i): add(Stage.POINTING, [], (t.index, i), tile=t, pair=i) for t in tiles for i in pairs
+        (t.index, i): add(
+            Stage.POINTING,
+            [keypoints[(t.index, None)], keypoints[(t.index, i)]],
+            (t.index, i),
+            tile=t,
+            pair=i,
+        )
+        for t in tiles
+        for i in pairs
     }
     global_pointing = add(Stage.GLOBAL_POINTING, list(pointing.values()), (0,), tiles=tiles)
     matching: dict[tuple[int, int], Delayed] = {}

@@ -47,6 +47,7 @@ CANCEL_FLAG_NAME = "CANCELLED"
 class Stage(StrEnum):
     """One s2p step, named after the s2p function it calls."""
 
+    KEYPOINTS = "image_keypoints"
     POINTING = "pointing_correction"
     GLOBAL_POINTING = "global_pointing_correction"
     RECTIFICATION = "rectification_pair"
@@ -60,12 +61,15 @@ class Stage(StrEnum):
     GLOBAL_DSM = "global_dsm"
 
 
-#: Steps run once per tile and image pair.
-PAIR_STAGES = frozenset({Stage.POINTING, Stage.RECTIFICATION, Stage.MATCHING, Stage.HEIGHT_MAP})
+#: Steps run once per tile and image pair (keypoints: also once per tile on the reference image).
+PAIR_STAGES = frozenset(
+    {Stage.KEYPOINTS, Stage.POINTING, Stage.RECTIFICATION, Stage.MATCHING, Stage.HEIGHT_MAP}
+)
 #: Steps run once for the whole job.
 REDUCTION_STAGES = frozenset({Stage.GLOBAL_POINTING, Stage.GLOBAL_MEAN_HEIGHTS, Stage.GLOBAL_DSM})
 
 PAIR_PIPELINE: tuple[Stage, ...] = (
+    Stage.KEYPOINTS,
     Stage.POINTING,
     Stage.GLOBAL_POINTING,
     Stage.RECTIFICATION,
@@ -75,6 +79,7 @@ PAIR_PIPELINE: tuple[Stage, ...] = (
     Stage.GLOBAL_DSM,
 )
 MULTI_VIEW_PIPELINE: tuple[Stage, ...] = (
+    Stage.KEYPOINTS,
     Stage.POINTING,
     Stage.GLOBAL_POINTING,
     Stage.RECTIFICATION,

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import s2p
+import s2p.estimation
+import s2p.pointing_accuracy
+import s2p.rpc_utils
+import s2p.sift
 
 from .errors import StereoCancelledError, TileFailedError
 from .plan import (
@@ -147,7 +152,7 @@ def _output_scope(call: StepCall) -> tuple[Path, ...]:
     """Directories (not recursive) where this step writes."""
     if call.stage in REDUCTION_STAGES or call.tile is None:
         return (Path(call.out_dir),)
-    if call.stage in PAIR_STAGES:
+    if call.stage in PAIR_STAGES and call.pair is not None:
         return (Path(call.tile.dir) / f"pair_{call.pair}",)
     return (Path(call.tile.dir),)
 
@@ -249,13 +254,93 @@ def _global_dsm(call: StepCall, cfg: dict[str, Any]) -> None:
         staging.rmdir()
 
 
+#: s2p's first SIFT detection threshold; `s2p.sift.matches_on_rpc_roi` halves it once for a tile
+#: with this few matches or fewer.
+FIRST_THRESH_DOG = 0.0133
+_FEW_MATCHES = 10
+
+
+def keypoints_path(tile: Tile, pair: int | None) -> Path:
+    """File of the SIFT keypoints of `tile` in the reference image (`pair` None) or in pair `pair`'s
+    secondary image (on the region the RPC models map the tile to)."""
+    if pair is None:
+        return Path(tile.dir) / "keypoints_ref.npy"
+    return Path(tile.dir) / f"pair_{pair}" / "keypoints_sec.npy"
+
+
+def _sift_region(tile: Tile, pair: int | None, cfg: dict[str, Any]) -> tuple[str, tuple[int, int, int, int]]:
+    """Image and pixel region s2p detects keypoints on, for the tile's pointing correction."""
+    reference = cfg["images"][0]
+    region = (tile.x, tile.y, tile.w, tile.h)
+    if pair is None:
+        return reference["img"], region
+    secondary = cfg["images"][pair]
+    return secondary["img"], s2p.rpc_utils.corresponding_roi(reference["rpcm"], secondary["rpcm"], *region)
+
+
+def _image_keypoints(call: StepCall, cfg: dict[str, Any]) -> None:
+    """SIFT keypoints of one image region, at s2p's first threshold (one half of a pointing step)."""
+    assert call.tile is not None
+    image, region = _sift_region(call.tile, call.pair, cfg)
+    keypoints = s2p.sift.image_keypoints(image, *region, thresh_dog=FIRST_THRESH_DOG)
+    path = keypoints_path(call.tile, call.pair)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
+    np.save(tmp, keypoints)
+    tmp.replace(path)
+
+
+def _pointing_correction(call: StepCall, cfg: dict[str, Any]) -> None:
+    """s2p's `pointing_correction(tile, pair)`, its first SIFT detections read from the keypoint steps.
+
+    The same calls in the same order as s2p (`sift.matches_on_rpc_roi`, then
+    `pointing_accuracy.local_translation`), so the outputs are the same; only the two
+    detections of the first try ran before, as tasks of their own.
+    """
+    tile, pair = call.tile, call.pair
+    assert tile is not None and pair is not None
+    reference, secondary = cfg["images"][0], cfg["images"][pair]
+    x, y, w, h = tile.x, tile.y, tile.w, tile.h
+    rpc_matches = s2p.rpc_utils.matches_from_rpc(reference["rpcm"], secondary["rpcm"], x, y, w, h, 5)
+    fundamental = s2p.estimation.affine_fundamental_matrix(rpc_matches)
+    method = "relative" if cfg["relative_sift_match_thresh"] is True else "absolute"
+    keypoints = (np.load(keypoints_path(tile, None)), np.load(keypoints_path(tile, pair)))
+    thresh_dog, matches = FIRST_THRESH_DOG, None
+    for _ in range(2):
+        found = s2p.sift.keypoints_match(
+            *keypoints,
+            method,
+            cfg["sift_match_thresh"],
+            fundamental,
+            epipolar_threshold=cfg["max_pointing_error"],
+            model="fundamental",
+        )
+        if found is not None and found.ndim == 2 and found.shape[0] > _FEW_MATCHES:
+            matches = found
+            break
+        thresh_dog /= 2.0
+        keypoints = tuple(
+            s2p.sift.image_keypoints(image, *region, thresh_dog=thresh_dog)
+            for image, region in (_sift_region(tile, None, cfg), _sift_region(tile, pair, cfg))
+        )
+    if matches is None:  # as s2p: no local correction, rectification will use the global one
+        return
+    correction = s2p.pointing_accuracy.local_translation(
+        reference["rpcm"], secondary["rpcm"], x, y, w, h, matches
+    )
+    out_dir = Path(tile.dir) / f"pair_{pair}"
+    np.savetxt(out_dir / "pointing.txt", correction, fmt="%6.3f")
+    np.savetxt(out_dir / "sift_matches.txt", matches, fmt="%9.3f")
+    np.savetxt(out_dir / "center_keypts_sec.txt", np.mean(matches[:, 2:], 0), fmt="%9.3f")
+
+
 def _tile(call: StepCall) -> dict[str, Any]:
     assert call.tile is not None
     return call.tile.as_s2p()
 
 
 _STEP_FUNCTIONS: dict[Stage, Callable[[StepCall, dict[str, Any]], None]] = {
-    Stage.POINTING: lambda c, _: s2p.pointing_correction(_tile(c), c.pair),
+    Stage.KEYPOINTS: _image_keypoints,
+    Stage.POINTING: _pointing_correction,
     Stage.GLOBAL_POINTING: lambda c, _: s2p.global_pointing_correction([t.as_s2p() for t in c.tiles]),
     Stage.RECTIFICATION: lambda c, _: s2p.rectification_pair(_tile(c), c.pair),
     Stage.MATCHING: lambda c, _: s2p.stereo_matching(_tile(c), c.pair),

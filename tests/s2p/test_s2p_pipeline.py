@@ -49,7 +49,7 @@ def test_progress_is_monotonic_and_names_stages(pair_run: PairRun) -> None:
     assert percents == sorted(percents)
     assert percents[0] == 0.0 and percents[-1] == 100.0
     first, last = pair_run.progress[1][1], pair_run.progress[-1][1]
-    assert first.startswith("pointing_correction:")
+    assert first.startswith("image_keypoints:")
     assert "stereo_matching 4/4" in last and "global_dsm 1/1" in last
 
 
@@ -80,6 +80,11 @@ def test_edges_are_data_dependencies_not_barriers(pair_run: PairRun) -> None:
             assert deps[key] == {Stage.POINTING}  # the global correction is awaited only when needed
         if stage is Stage.MATCHING:
             assert upstream == [(Stage.RECTIFICATION, tile)]
+        if stage is Stage.POINTING:  # its tile's two SIFT detections, run as tasks of their own
+            assert upstream == [(Stage.KEYPOINTS, tile), (Stage.KEYPOINTS, tile)]
+            assert sorted(str(calls[d].pair) for d in graph.dependencies[key]) == ["1", "None"]
+        if stage is Stage.KEYPOINTS:
+            assert upstream == []
 
 
 def test_products(pair_run: PairRun, tmp_path: Path) -> None:
@@ -106,7 +111,7 @@ def test_products(pair_run: PairRun, tmp_path: Path) -> None:
     report = json.loads(json.dumps(products.report))
     assert report["software"]["s2p"] == "1.0b25"
     assert report["tasks"] == {
-        "planned": 22,
+        "planned": 30,  # 4 tiles x 7 steps + 2 reductions
         "skipped_as_finished": 0,
         "retries": 0,
         "worker_seconds": report["tasks"]["worker_seconds"],

@@ -37,9 +37,8 @@ def test_corner_rectification_needs_only_its_neighbours(tmp_path: Path) -> None:
         if call.stage is Stage.TILE_DSM and call.tile is not None and call.tile.index == 8:
             assert {u.tile.index for u in upstream if u.tile} == {4, 5, 7, 8}
     assert sum(c.stage is Stage.GLOBAL_DSM for c in calls.values()) == 1
-    assert (
-        len(calls) == 9 * 5 + 2
-    )  # pointing, rectification, matching, triangulation, tile DSM + 2 reductions
+    # keypoints (reference and secondary), pointing, rectification, matching, triangulation, tile DSM
+    assert len(calls) == 9 * 7 + 2  # + 2 reductions
 
 
 def test_same_request_resumes_other_request_is_refused(tmp_path: Path) -> None:
