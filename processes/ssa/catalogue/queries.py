@@ -321,17 +321,15 @@ def query_observations(
     rows: Sequence[Any]
     with engine.connect() as conn:
         if cone is None:
-            # One statement: the page, with its tracks' designators and sensors' codes joined to
-            # the page's rows only (never to every match, whatever the planner estimates).
+            # One statement: the page, then its sensors' codes and tracks' designators looked up by
+            # primary key for the page's rows only (a join may be planned as a hash of all tracks).
             page = query.limit(limit + 1).offset(offset).subquery("page")
+            code = select(sensors.c.code).where(sensors.c.id == page.c.sensor_id).scalar_subquery()
+            name = select(tracks.c.designator).where(tracks.c.id == page.c.track_id).scalar_subquery()
             rows = conn.execute(
-                select(*(page.c[c.name] for c in _OBS_COLUMNS), sensors.c.code, tracks.c.designator)
-                .select_from(
-                    page.outerjoin(sensors, sensors.c.id == page.c.sensor_id).outerjoin(
-                        tracks, tracks.c.id == page.c.track_id
-                    )
+                select(*(page.c[c.name] for c in _OBS_COLUMNS), code, name).order_by(
+                    page.c.epoch_us, page.c.id
                 )
-                .order_by(page.c.epoch_us, page.c.id)
             ).all()
         else:
             try:
