@@ -324,10 +324,10 @@ def query_observations(
             # One statement: the page, then its sensors' codes and tracks' designators looked up by
             # primary key for the page's rows only (a join may be planned as a hash of all tracks).
             page = query.limit(limit + 1).offset(offset).subquery("page")
-            code = select(sensors.c.code).where(sensors.c.id == page.c.sensor_id).scalar_subquery()
-            name = select(tracks.c.designator).where(tracks.c.id == page.c.track_id).scalar_subquery()
+            sensor_code = select(sensors.c.code).where(sensors.c.id == page.c.sensor_id).scalar_subquery()
+            designator = select(tracks.c.designator).where(tracks.c.id == page.c.track_id).scalar_subquery()
             rows = conn.execute(
-                select(*(page.c[c.name] for c in _OBS_COLUMNS), code, name).order_by(
+                select(*(page.c[c.name] for c in _OBS_COLUMNS), sensor_code, designator).order_by(
                     page.c.epoch_us, page.c.id
                 )
             ).all()
