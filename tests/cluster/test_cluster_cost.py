@@ -154,8 +154,10 @@ def test_cost_of_a_real_local_job_matches_its_events() -> None:
     spans = {s.key: s for s in events.tasks}
     assert sorted(spans) == sorted(keys)
     for key, (start, stop) in measured.items():
-        assert spans[key].start == pytest.approx(start, abs=0.05)
-        assert spans[key].stop == pytest.approx(stop, abs=0.05)
+        # Dask shifts a worker's times by its estimate of the scheduler's clock offset, which a loaded
+        # machine makes tens of milliseconds off: durations match tightly, instants more loosely
+        assert spans[key].stop - spans[key].start == pytest.approx(stop - start, abs=0.05)
+        assert spans[key].start == pytest.approx(start, abs=0.5)
     assert len({w.worker for w in events.workers if w.action == "added"}) == 2
     assert before <= events.requested_at and events.closed_at is not None and events.closed_at <= after
 
