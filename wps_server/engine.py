@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from wps_server.cluster_client import SchedulerConnection
@@ -76,7 +76,10 @@ class Engine:
         self.store.create(job)
         log.info("job accepted", extra={"job_id": job.id, "process_id": process.identifier})
         stored = self.store.get(job.id)
-        return stored if stored is not None else job
+        if stored is None:
+            return job
+        # the runner may have claimed it already: the answer to a submission is that it was accepted
+        return replace(job, created=stored.created)
 
     def run(self, process: Process, request: Execute) -> Job:
         """Run a job in this worker and return it finished, as the store has it."""
