@@ -104,6 +104,17 @@ def _cpu_of(pids: Iterable[int]) -> float:
     return total
 
 
+def _measures(wall: float, cpu: float, cores: int, sampler: TreeSampler) -> dict[str, float]:
+    """Wall, CPU, CPU efficiency and peak memory of one run, as both sides report them."""
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "cpu_efficiency": cpu / (wall * cores),
+        "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
+        "peak_rss_total_mb": sampler.peak_total / 2**20,
+    }
+
+
 def native_config(roi: str, out_dir: Path) -> dict[str, Any]:
     config: dict[str, Any] = json.loads((PAIR_DIR / "s2p_config.json").read_text())
     for image in config["images"]:
@@ -133,14 +144,7 @@ def run_native(roi: str, workdir: Path, cores: int) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"native s2p failed, see {workdir / 'native.log'}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {
-        "wall_seconds": wall,
-        "cpu_seconds": cpu,
-        "cpu_efficiency": cpu / (wall * cores),
-        "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
-        "peak_rss_total_mb": sampler.peak_total / 2**20,
-        "dsm": str(workdir / "out" / "dsm.tif"),
-    }
+    return {**_measures(wall, cpu, cores, sampler), "dsm": str(workdir / "out" / "dsm.tif")}
 
 
 SERVER_CONFIG = """
@@ -211,11 +215,7 @@ class ServedS2P:
         dsm.write_bytes(requests.get(references["dsm"], timeout=120).content)
         report = requests.get(references["report"], timeout=60).json()
         return {
-            "wall_seconds": wall,
-            "cpu_seconds": cpu,
-            "cpu_efficiency": cpu / (wall * cores),
-            "peak_rss_per_worker_mb": max(sampler.peaks.values(), default=0) / 2**20,
-            "peak_rss_total_mb": sampler.peak_total / 2**20,
+            **_measures(wall, cpu, cores, sampler),
             "graph_wall_seconds": report["job"]["wall_seconds"],
             "worker_seconds_in_steps": report["tasks"]["worker_seconds"],
             "retries": report["tasks"]["retries"],
