@@ -93,13 +93,16 @@ def runner(obj: Context) -> None:
     settings = obj.settings()
     configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
-    job_runner = Runner(
-        settings,
-        load_processes(settings),
-        JobStore(engine),
-        SchedulerConnection(settings.dask.scheduler),
-        clusters=JobClusters(settings, settings.dask.scheduler),
-    )
+    try:  # the processes and their periodic tasks read their own settings: a bad one stops here
+        job_runner = Runner(
+            settings,
+            load_processes(settings),
+            JobStore(engine),
+            SchedulerConnection(settings.dask.scheduler),
+            clusters=JobClusters(settings, settings.dask.scheduler),
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     signal.signal(signal.SIGTERM, lambda *_: job_runner.stop())
     signal.signal(signal.SIGINT, lambda *_: job_runner.stop())
     job_runner.run()

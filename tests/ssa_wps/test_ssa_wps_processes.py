@@ -124,6 +124,11 @@ def test_capabilities_and_descriptions_in_every_dialect(ssa: SSAApp) -> None:
         ("max_query_window_days", "0", "[ssa] max_query_window_days must lie between"),
         ("pass_chunk_size", "2.5", "[ssa] pass_chunk_size must be a whole number"),
         ("sensors_file", "no-such-file.yaml", "cannot be read"),
+        ("maintenance_interval", "-5", "[ssa] maintenance_interval must lie between 0.1 and 86400, not -5"),
+        ("maintenance_interval", "0", "[ssa] maintenance_interval must lie between 0.1 and 86400, not 0"),
+        ("maintenance_interval", "nan", "[ssa] maintenance_interval must lie between"),
+        ("maintenance_interval", "1min", "[ssa] maintenance_interval must be a number, not '1min'"),
+        ("maintenance_interval", "", "[ssa] maintenance_interval must be a number, not ''"),
     ],
 )
 def test_bad_ssa_settings_stop_the_start_naming_the_key(
@@ -132,6 +137,35 @@ def test_bad_ssa_settings_stop_the_start_naming_the_key(
     with pytest.raises(ConfigError) as info:
         shipped_processes(make_settings(ssa={key: value}))
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-5", "must lie between"), ("0", "must lie between"), ("soon", "must be a number")],
+)
+def test_a_bad_maintenance_interval_stops_the_runner_and_serve_at_start_up(
+    make_settings: Callable[..., Settings], tmp_path: Path, value: str, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from wps_server.cli import main
+    from wps_server.jobs.runner import periodic_tasks
+
+    settings = make_settings(
+        server={"processes": "processes:shipped_processes"}, ssa={"maintenance_interval": value}
+    )
+    with pytest.raises(ConfigError, match=rf"\[ssa\] maintenance_interval {message}"):
+        periodic_tasks(settings)  # what the job runner schedules
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(
+        f"[server]\ndata_dir = {tmp_path / 'served'}\nprocesses = processes:shipped_processes\n"
+        f"[ssa]\nmaintenance_interval = {value}\n"
+    )
+    for command in ("runner", "serve"):
+        result = CliRunner().invoke(main, ["--config", str(cfg), command])
+        assert result.exit_code == 1, (command, result.output)
+        assert f"[ssa] maintenance_interval {message}" in result.output, (command, result.output)
+        assert "Traceback" not in result.output
 
 
 def test_a_bad_sensors_file_is_refused_with_its_line(
