@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
 from processes.ssa.catalogue import IngestSummary, ingest
+from processes.ssa.catalogue.maintenance import refresh_after_ingest
 from processes.ssa.errors import MessageTooLargeError, SSAError
 from processes.ssa_config import CatalogueConnection
 from processes.ssa_wpsio import JSON, MESSAGE_FORMATS, json_text, wps_error
@@ -24,6 +26,7 @@ from wps_server.process import (
 )
 
 IDENTIFIER = "ssa_ingest"
+log = logging.getLogger(__name__)
 TOTALS = (
     "n_tracks",
     "n_uncorrelated_tracks",
@@ -57,29 +60,34 @@ def ingest_handler(catalogue: CatalogueConnection) -> Handler:
         limit = catalogue.settings.max_message_bytes
         engine = catalogue.engine()
         done: list[IngestSummary] = []
-        for index, value in enumerate(values, start=1):
-            if ctx.cancelled():
-                raise JobDismissed
-            name = message_name(value, index, ctx.job_id)
-            try:
-                size = value.path.stat().st_size
-                if size > limit:  # refused before it is read into memory
-                    raise MessageTooLargeError(
-                        0, "", f"message has {size} bytes, more than the limit of {limit}"
+        try:
+            for index, value in enumerate(values, start=1):
+                if ctx.cancelled():
+                    raise JobDismissed
+                name = message_name(value, index, ctx.job_id)
+                try:
+                    size = value.path.stat().st_size
+                    if size > limit:  # refused before it is read into memory
+                        raise MessageTooLargeError(
+                            0, "", f"message has {size} bytes, more than the limit of {limit}"
+                        )
+                    done.append(ingest(engine, value.read_bytes(), name, source, max_bytes=limit))
+                except SSAError as exc:
+                    kept = (
+                        f" The {len(done)} message(s) before it were stored and stay stored: sending "
+                        "them again changes nothing."
                     )
-                done.append(ingest(engine, value.read_bytes(), name, source, max_bytes=limit))
-            except SSAError as exc:
-                kept = (
-                    f" The {len(done)} message(s) before it were stored and stay stored: sending them "
-                    "again changes nothing."
-                )
-                raise wps_error(
-                    exc,
-                    "messages",
-                    f"message {index} of {len(values)} ({name}) was refused and nothing of it stored: ",
-                    kept if done else "",
-                ) from None
-            ctx.progress(100 * index / len(values), f"ingested message {index}/{len(values)}")
+                    raise wps_error(
+                        exc,
+                        "messages",
+                        f"message {index} of {len(values)} ({name}) was refused and nothing of it stored: ",
+                        kept if done else "",
+                    ) from None
+                ctx.progress(100 * index / len(values), f"ingested message {index}/{len(values)}")
+        finally:  # what was stored stays stored: after a large load, planner statistics at once
+            analyzed = refresh_after_ingest(engine, done)
+            if analyzed:
+                log.info("analyzed catalogue tables after a large ingest", extra={"tables": analyzed})
         report = {
             "messages": [summary_record(s) for s in done],
             "totals": {key: sum(getattr(s, key) for s in done) for key in TOTALS}

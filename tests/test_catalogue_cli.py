@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from processes.ssa.catalogue import make_engine
+from tests.ssa_wps.observations import has_statistics, many_observations_tdm
 from wps_server.cli import main
 
 SSA_DATA = Path(__file__).parent / "data" / "ssa"
@@ -97,3 +99,22 @@ def test_pywps_cfg_is_honoured(config: Path) -> None:
     assert result.exit_code == 0 and "TIRA" in result.stdout
     missing = CliRunner().invoke(main, ["--config", "/no/such.cfg", "catalogue", "stats"])
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
+
+
+def test_a_large_load_refreshes_postgresql_planner_statistics(tmp_path: Path, postgres_url: str) -> None:
+    config = tmp_path / "pg.cfg"
+    config.write_text(
+        f"[server]\ndata_dir = {tmp_path / 'var'}\n[database]\nurl = {postgres_url}\n"
+        f"[ssa]\nsensors_file = {SSA_DATA / 'tdm' / 'sensors.yaml'}\n"
+    )
+    engine = make_engine(postgres_url)
+    small = run(config, "ingest", str(SNAPSHOT), str(OPTICAL))
+    assert small.exit_code == 0 and "planner statistics" not in small.stderr
+    assert not has_statistics(engine, "ssa_observations")  # left to the periodic maintenance
+    big = tmp_path / "big.kvn"
+    big.write_text(many_observations_tdm(12_000))
+    large = run(config, "ingest", str(big))
+    assert large.exit_code == 0, large.output
+    assert "planner statistics refreshed: ssa_observations" in large.stderr
+    assert has_statistics(engine, "ssa_observations") and not has_statistics(engine, "ssa_tracks")
+    engine.dispose()

@@ -20,6 +20,7 @@ from wps_server.logs import configure_logging
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from processes.ssa.catalogue import IngestSummary
     from processes.ssa_config import SSASettings
 
 
@@ -324,17 +325,42 @@ def _domain_errors() -> Iterator[None]:
 def catalogue_ingest(
     obj: Context, files: tuple[str, ...], source: str, progress: bool | None, keep_going: bool
 ) -> None:
-    """Ingest TDM, OMM and TLE files, each all or nothing; a file ingested before changes nothing."""
-    from pathlib import Path
+    """Ingest TDM, OMM and TLE files, each all or nothing; a file ingested before changes nothing.
 
+    When the files grew a catalogue table a lot (PostgreSQL), its planner statistics are refreshed
+    at the end, as ``processes.ssa.catalogue.maintenance.refresh_after_ingest`` decides."""
+    from processes.ssa.catalogue.maintenance import refresh_after_ingest
+
+    engine, ssa = _ssa(obj)
+    paths = [Path(f) for f in files]
+    refused: list[str] = []
+    summaries: list[IngestSummary] = []
+    try:
+        _ingest_files(engine, ssa, paths, source, progress, keep_going, refused, summaries)
+    finally:  # what was stored stays stored, refused file or not: a large load gets statistics now
+        analyzed = refresh_after_ingest(engine, summaries)
+        if analyzed:
+            click.echo(f"planner statistics refreshed: {', '.join(analyzed)}", err=True)
+    if refused:
+        raise click.ClickException(f"{len(refused)} of {len(paths)} files refused: {', '.join(refused)}")
+
+
+def _ingest_files(
+    engine: Engine,
+    ssa: SSASettings,
+    paths: list[Path],
+    source: str,
+    progress: bool | None,
+    keep_going: bool,
+    refused: list[str],
+    summaries: list[IngestSummary],
+) -> None:
+    """The files in order, each all or nothing; ``refused`` and ``summaries`` collect the outcome."""
     from tqdm import tqdm
 
     from processes.ssa.catalogue import ingest
     from processes.ssa.errors import SSAError
 
-    engine, ssa = _ssa(obj)
-    paths = [Path(f) for f in files]
-    refused: list[str] = []
     stored = 0
     with tqdm(
         total=sum(p.stat().st_size for p in paths),
@@ -360,6 +386,7 @@ def catalogue_ingest(
             finally:
                 bar.update(path.stat().st_size)
             stored += 1
+            summaries.append(summary)
             if summary.duplicate:
                 line = f"{path}: already ingested as message {summary.message_id}, nothing changed"
             else:
@@ -375,8 +402,6 @@ def catalogue_ingest(
                     f"; segment {r.index} (line {r.line}) rejected: {r.reason}" for r in summary.rejected
                 )
             bar.write(line)
-    if refused:
-        raise click.ClickException(f"{len(refused)} of {len(paths)} files refused: {', '.join(refused)}")
 
 
 @catalogue.group("query")

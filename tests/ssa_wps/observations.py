@@ -1,12 +1,14 @@
-"""TDM messages made from a catalogue orbit: what a sensor would report during a pass (SGP4, no noise)."""
+"""TDM messages for tests: what a sensor would report during a pass (SGP4, no noise), or a large
+synthetic track; and whether PostgreSQL has planner statistics of a table."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
+from sqlalchemy import Engine, text
 
-from processes.ssa.epochs import from_us, to_us
+from processes.ssa.epochs import format_epoch, from_us, to_us
 from processes.ssa.propagation import look_angles, propagate_teme, teme_to_ecef
 from processes.ssa.records import AngleFrame, Observation, Orbit, Sensor, Tdm
 from processes.ssa.tdm import make_segment, write_tdm_kvn
@@ -29,3 +31,37 @@ def radar_tdm(orbit: Orbit, sensor: Sensor, start: datetime, end: datetime, step
     )
     header = {"CREATION_DATE": "2026-11-01T00:00:00", "ORIGINATOR": "SPACE-WPS-TESTS"}
     return write_tdm_kvn(Tdm(version="2.0", header=header, segments=[segment]))
+
+
+def many_observations_tdm(
+    rows: int, sensor: str = "OGS-TENERIFE", target: str = "100404", start: datetime | None = None
+) -> str:
+    """One RA/Dec track of ``rows`` epochs a second apart (synthetic angles, in range): a large ingest."""
+    first = to_us(start or datetime(2026, 9, 22, tzinfo=UTC))
+    lines = [
+        "CCSDS_TDM_VERS = 2.0",
+        "CREATION_DATE = 2026-11-01T00:00:00",
+        "ORIGINATOR = SPACE-WPS-TESTS",
+        "META_START",
+        "TIME_SYSTEM = UTC",
+        f"PARTICIPANT_1 = {sensor}",
+        f"PARTICIPANT_2 = {target}",
+        "ANGLE_TYPE = RADEC",
+        "META_STOP",
+        "DATA_START",
+    ]
+    for i in range(rows):
+        epoch = format_epoch(from_us(first + i * 1_000_000))
+        lines += [f"ANGLE_1 = {epoch} {i * 0.01 % 360:.4f}", f"ANGLE_2 = {epoch} {i * 0.007 % 120 - 60:.4f}"]
+    return "\n".join([*lines, "DATA_STOP", ""])
+
+
+def has_statistics(engine: Engine, table: str) -> bool:
+    """Whether ANALYZE gathered planner statistics of ``table`` (PostgreSQL: pg_stats, which ANALYZE
+    itself writes; the counters of pg_stat_user_tables reach other sessions later)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = :t"),
+            {"t": table},
+        ).scalar_one()
+    return bool(found)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.ssa_wps.conftest import SNAPSHOT, SSA_DATA, SSAApp
+from tests.ssa_wps.observations import has_statistics, many_observations_tdm
 from tests.ssa_wps.wps import Inline, Reference, execute
 
 OPTICAL_KVN = (SSA_DATA / "tdm" / "optical_radec.kvn").read_text()
@@ -80,6 +82,23 @@ def test_every_message_kind_inline_and_by_reference(
     assert [m["duplicate"] for m in again["messages"]] == [True, True]
     assert "already ingested" in again["messages"][0]["warnings"][0]
     assert ssa.counts() == before
+
+
+def test_a_large_ingest_refreshes_postgresql_planner_statistics(
+    make_ssa_app: Callable[..., SSAApp], postgres_url: str
+) -> None:
+    ssa = make_ssa_app(database_url=postgres_url)
+    ingest(ssa, SNAPSHOT.read_text(), OPTICAL_KVN)
+    assert not has_statistics(ssa.engine, "ssa_observations")  # small: left to the periodic maintenance
+    report = ingest(
+        ssa,
+        many_observations_tdm(6_000),
+        RADAR_KVN,
+        many_observations_tdm(6_000, start=datetime(2026, 9, 23, tzinfo=UTC)),
+    )
+    assert report["totals"]["n_rows"] >= 12_000
+    # 12,000 rows in one request, more than a tenth of the table: analyzed before the answer
+    assert has_statistics(ssa.engine, "ssa_observations") and not has_statistics(ssa.engine, "ssa_tracks")
 
 
 def test_rejected_segments_are_reported_with_their_lines(loaded: SSAApp) -> None:
