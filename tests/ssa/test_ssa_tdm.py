@@ -15,9 +15,24 @@ from processes.ssa.records import AngleFrame, Observation, Tdm
 from processes.ssa.tdm import make_segment, read_tdm, tdm2_features, write_tdm_kvn, write_tdm_xml
 
 
+SAFE_PARSER = etree.XMLParser(no_network=True, resolve_entities=False)
+TDM2_SCHEMA = etree.XMLSchema(
+    etree.parse(
+        str(Path(__file__).parents[1] / "data/ssa/xsd/ndmxml-4.0.0/ndmxml-4.0.0-master-4.0.xsd"),
+        SAFE_PARSER,
+    )
+)
+
+
 @pytest.fixture(scope="module")
 def schema(ssa_data: Path) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(ssa_data / "xsd" / "ndmxml-1.0-master.xsd")))
+    """The NDM/XML 1.0 set: TDM 1.0."""
+    return etree.XMLSchema(etree.parse(str(ssa_data / "xsd" / "ndmxml-1.0-master.xsd"), SAFE_PARSER))
+
+
+def valid_tdm2(document: bytes) -> bool:
+    """Whether ``document`` is valid against the NDM/XML 4.0.0 set (TDM 2.0)."""
+    return TDM2_SCHEMA.validate(etree.fromstring(document, SAFE_PARSER))
 
 
 def values(tdm: Tdm) -> list[tuple[datetime, str, float, str, str]]:
@@ -63,6 +78,24 @@ def test_xml_validates_against_the_ccsds_schema(ssa_data: Path, schema: etree.XM
         assert schema.validate(etree.fromstring(written)), schema.error_log.last_error
 
 
+@pytest.mark.parametrize(
+    "name", ["tdm/optical_radec.xml", "tdm/optical_radec.kvn", "tdm/radar_azel.kvn", "beyond/tdm.kvn"]
+)
+def test_tdm2_xml_validates_against_the_ccsds_tdm2_schema(ssa_data: Path, name: str) -> None:
+    data = (ssa_data / name).read_bytes()
+    if name.endswith(".xml"):
+        assert valid_tdm2(data), TDM2_SCHEMA.error_log.last_error
+    written = write_tdm_xml(read_tdm(data), "2.0")  # beyond's sample is a TDM 1.0: written as 2.0
+    assert valid_tdm2(written), TDM2_SCHEMA.error_log.last_error
+
+
+def test_the_tdm2_schema_refuses_what_it_should(ssa_data: Path) -> None:
+    """The check can fail: a TDM 1.0 document, and a TDM 2.0 one with a misspelt keyword."""
+    assert not valid_tdm2((ssa_data / "beyond" / "tdm.xml").read_bytes())
+    written = write_tdm_xml(read_tdm((ssa_data / "tdm" / "optical_radec.kvn").read_bytes()))
+    assert not valid_tdm2(written.replace(b"<ANGLE_1>", b"<ANGEL_1>").replace(b"</ANGLE_1>", b"</ANGEL_1>"))
+
+
 def test_tdm2_content_is_not_written_as_tdm1(ssa_data: Path) -> None:
     tdm = read_tdm((ssa_data / "tdm" / "optical_radec.kvn").read_bytes())
     assert tdm2_features(tdm) == ["MAG", "TRACK_ID"]
@@ -99,7 +132,9 @@ def test_any_tdm_round_trips_exactly(
         for seg in segments
     ]
     tdm = Tdm("2.0", {"CREATION_DATE": "2026-01-01T00:00:00", "ORIGINATOR": "TEST"}, ["a comment"], segs)
-    for text in (write_tdm_kvn(tdm), write_tdm_xml(tdm)):
+    xml = write_tdm_xml(tdm)
+    assert valid_tdm2(xml), TDM2_SCHEMA.error_log.last_error
+    for text in (write_tdm_kvn(tdm), xml):
         again = read_tdm(text)
         assert [(o.epoch, o.type, o.value) for o in again.observations()] == [
             (o.epoch, o.type, o.value) for o in tdm.observations()

@@ -147,6 +147,10 @@ def test_observations_filters_paging_and_formats(
     mime, text, _ = query(app, "ssa_query_observations", [*DAY, ("sensor", "TIRA")], "text/xml")
     tracks = len(read_tdm((SSA_DATA / "tdm" / "radar_azel.kvn").read_bytes()).segments)
     assert mime == "text/xml; subtype=tdm" and len(read_tdm(text.encode()).segments) == tracks
+    tdm2 = etree.XMLSchema(
+        etree.parse(str(SSA_DATA / "xsd" / "ndmxml-4.0.0" / "ndmxml-4.0.0-master-4.0.xsd"))
+    )
+    assert tdm2.validate(etree.fromstring(text.encode())), tdm2.error_log.last_error
 
 
 QUERY_ERRORS: list[tuple[str, list[tuple[str, Value]], str, str, str]] = [
