@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 
+from flask import Flask
 from lxml import etree
 from pywps.tests import WpsClient
 
+from wps_server.jobs.model import Status
+from wps_server.jobs.runner import Runner, RunnerTimings
+from wps_server.service import WPSService
 from wps_server.wps1.parse import OWS, WPS, XLINK
 
 NS = {"wps": WPS, "ows": OWS, "xlink": XLINK}
@@ -189,6 +196,34 @@ def test_stored_response_is_accepted_with_a_status_location(client: WpsClient, a
     assert again.xpath("//wps:ProcessAccepted", namespaces=NS)
     [job] = app.extensions["wps"].store.list()  # type: ignore[attr-defined]
     assert job.status.value == "accepted" and location.endswith(job.id)
+
+
+def test_a_queue_of_short_jobs_does_not_wait_for_the_runner_s_poll(client: WpsClient, app: Flask) -> None:
+    """A job that ends lets the runner claim the next at once: with a 60 s poll and one job at a time,
+    four queued jobs still end within seconds."""
+    service: WPSService = app.extensions["wps"]
+    query = "identifier=hello&DataInputs=name=x&storeExecuteResponse=true&status=true"
+    for _ in range(4):
+        assert xml(client.get(f"/wps?service=WPS&version=1.0.0&request=Execute&{query}")).xpath(
+            "//wps:ProcessAccepted", namespaces=NS
+        )
+    settings = dataclasses.replace(
+        service.settings, jobs=dataclasses.replace(service.settings.jobs, max_concurrent=1)
+    )
+    runner = Runner(
+        settings, list(service.processes.values()), service.store, service.scheduler, RunnerTimings(poll=60)
+    )
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30  # one poll would take 60 s: only the wake-up can get there
+        while service.store.count(Status.SUCCEEDED) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.store.count(Status.SUCCEEDED) == 4
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()  # stop wakes the loop too
 
 
 def test_process_failure_is_reported_without_traceback(client: WpsClient) -> None:

@@ -1,7 +1,8 @@
 """The job runner: one long-lived process, apart from the web workers, that drives queued jobs.
 
-It claims accepted jobs in order up to ``max_concurrent``, runs each in a thread whose heavy work
-goes to the Dask cluster, beats a heartbeat for them, resumes or fails jobs whose heartbeat stopped
+It claims accepted jobs in order up to ``max_concurrent`` (polling the store, and at once whenever
+one of its jobs ends, so that a queue of short jobs never waits for the next poll), runs each in a
+thread whose heavy work goes to the Dask cluster, beats a heartbeat for them, resumes or fails jobs whose heartbeat stopped
 (a runner or web worker that died), and expires finished jobs after the retention time. It also
 runs the periodic tasks the process package offers (see :func:`periodic_tasks`), such as closing
 requests whose time is up, so that they happen without anyone asking.
@@ -86,9 +87,11 @@ class Runner:
         self._running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a job ended (or stop): claim the next without waiting
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def run(self) -> None:
         log.info(
@@ -112,7 +115,8 @@ class Runner:
                     self._run_periodic(task)
                     next_periodic[i] = time.monotonic() + task.interval
             self._start_jobs()
-            self._stop.wait(self.timings.poll)
+            self._wake.wait(self.timings.poll)
+            self._wake.clear()
         for thread in list(self._running.values()):
             thread.join(timeout=30)
         if self.clusters is not None:
@@ -137,6 +141,14 @@ class Runner:
             thread.start()
 
     def _drive(self, job: Job) -> None:
+        try:
+            self._run(job)
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+            self._wake.set()
+
+    def _run(self, job: Job) -> None:
         process = self.processes.get(job.process_id)
         if process is None:
             self.store.finish(job.id, Status.FAILED, f"process {job.process_id} is no longer offered")
