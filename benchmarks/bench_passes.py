@@ -13,7 +13,8 @@ Runs, each on the same records:
 - ours, adaptive grid (default options): steps of 60 s x 2^k per object, 8 min for LEO;
 - ours, fixed one-minute grid (``adaptive_step=False``): every object sampled every 60 s;
   each in one process (``client=None``) and on a LocalCluster of 2 worker processes x 1 thread
-  (started once, warmed with a small request; its start-up is reported apart);
+  with the Dask monitoring settings `wps-server serve` gives its cluster (started once, warmed
+  with a small request; its start-up is reported apart);
 - skyfield 1.5x ``EarthSatellite.find_events`` per object on a random sample of objects (default
   300), extrapolated linearly to N (its cost is per object).
 Agreement: our runs must give identical passes; on the sample, our rises and sets are matched
@@ -47,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cluster.monitors import QUIET_MONITORS  # noqa: E402
 from processes.ssa.passes import (  # noqa: E402
     Limit,
     Pass,
@@ -214,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each of ours; the fastest is reported")
     args = parser.parse_args(argv)
 
+    import dask
     import distributed
 
     records, source, regimes = catalogue(args.objects, args.seed)
@@ -244,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     with (
+        dask.config.set(QUIET_MONITORS),
         distributed.LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,

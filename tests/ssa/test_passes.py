@@ -426,6 +426,14 @@ def test_two_worker_cluster_gives_the_local_result(cluster_client: Any) -> None:
     assert len(cluster_client.scheduler_info()["workers"]) == 2
 
 
+def test_a_bad_record_is_named_by_its_index_on_the_cluster_too(cluster_client: Any) -> None:
+    good = list(REAL.values())
+    bad_checksum = TleRecord(good[0].line1[:68] + str((int(good[0].line1[68]) + 1) % 10), good[0].line2)
+    with pytest.raises(PassPredictionError, match="checksum") as info:
+        predict_passes([*good, *good, bad_checksum, *good], OGS, DAY, client=cluster_client, chunk_size=4)
+    assert info.value.record_index == 12
+
+
 def test_cancellation_locally_and_on_the_cluster(cluster_client: Any) -> None:
     records = perturbed(60, seed=5)
     calls: list[float] = []
