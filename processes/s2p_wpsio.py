@@ -19,7 +19,7 @@ from processes.s2p.inputs import (
     build_request,
     parse_s2p_options,
 )
-from wps_server.config import ConfigError, Settings
+from wps_server.config import ConfigError, Settings, section_number
 from wps_server.errors import ProcessError
 from wps_server.process import (
     FORMATS,
@@ -121,18 +121,30 @@ class S2PSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S2PSettings:
-        section, clusters = settings.section("s2p"), settings.section("cluster")
+        clusters = settings.section("cluster")
         defaults = InputLimits()
-        try:
-            limits = InputLimits(
-                max_roi_pixels=int(section.get("max_roi_pixels") or defaults.max_roi_pixels),
-                allow_srtm=(section.get("allow_srtm") or "false").lower() == "true",
-                max_images=int(section.get("max_images") or defaults.max_images),
-            )
-            retries = int(section.get("retries") or DEFAULT_RETRIES)
-            step_timeout = float(section.get("step_timeout") or DEFAULT_STEP_TIMEOUT_SECONDS)
-        except ValueError as exc:
-            raise ConfigError(f"[s2p] {exc}") from exc
+        section = {
+            "max_roi_pixels": str(defaults.max_roi_pixels),
+            "max_images": str(defaults.max_images),
+            "allow_srtm": "false",
+            "retries": str(DEFAULT_RETRIES),
+            "step_timeout": str(DEFAULT_STEP_TIMEOUT_SECONDS),
+            **settings.section("s2p"),
+        }
+
+        def whole(key: str, low: int, high: int) -> int:
+            return int(section_number("s2p", section, key, low, high, whole=True))
+
+        srtm = section["allow_srtm"].strip().lower()
+        if srtm not in ("true", "false"):
+            raise ConfigError(f"[s2p] allow_srtm must be true or false, not {section['allow_srtm']!r}")
+        limits = InputLimits(
+            max_roi_pixels=whole("max_roi_pixels", 10_000, 10**12),
+            allow_srtm=srtm == "true",
+            max_images=whole("max_images", 2, 10),
+        )
+        retries = whole("retries", 0, 100)
+        step_timeout = section_number("s2p", section, "step_timeout", 0.1, 7 * 86_400)
         try:
             profiles = load_profiles(clusters.get("profiles_file") or None, missing_ok=True)
             calibration = load_calibration(clusters.get("calibration_file") or None)

@@ -22,7 +22,7 @@ from processes.ssa.catalogue import advance_tasking, load_sensors, make_engine, 
 from processes.ssa.catalogue.maintenance import refresh_statistics
 from processes.ssa.catalogue.queries import MAX_LIMIT
 from processes.ssa.errors import MessageError
-from wps_server.config import ConfigError, Settings, parse_size
+from wps_server.config import ConfigError, Settings, parse_size, section_number
 
 MEGABYTE = 1024 * 1024
 log = logging.getLogger(__name__)
@@ -51,20 +51,10 @@ class SSASettings:
         section = settings.section("ssa")
 
         def number(key: str, low: float, high: float) -> float:
-            text = section.get(key, "").strip()
-            try:
-                value = float(text)
-            except ValueError:
-                raise ConfigError(f"[ssa] {key} must be a number, not {text!r}") from None
-            if not (math.isfinite(value) and low <= value <= high):
-                raise ConfigError(f"[ssa] {key} must lie between {low:g} and {high:g}, not {text}")
-            return value
+            return section_number("ssa", section, key, low, high)
 
         def whole(key: str, low: int, high: int) -> int:
-            value = number(key, low, high)
-            if value != int(value):
-                raise ConfigError(f"[ssa] {key} must be a whole number, not {section[key]!r}")
-            return int(value)
+            return int(section_number("ssa", section, key, low, high, whole=True))
 
         sensors_file = section.get("sensors_file", "").strip()
         message_bytes = parse_size(section.get("max_message_size", ""), "[ssa] max_message_size")

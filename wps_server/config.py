@@ -6,6 +6,7 @@ The result is an immutable :class:`Settings`; nothing here is module-global or m
 from __future__ import annotations
 
 import configparser
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -147,6 +148,23 @@ def parse_size(text: str, where: str) -> int:
     if not match:
         raise ConfigError(f"{where} must be a size such as 64mb, not {text!r}")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def section_number(
+    name: str, section: Mapping[str, str], key: str, low: float, high: float, *, whole: bool = False
+) -> float:
+    """The number ``key`` of a process family's section ``[name]`` (see ``Settings.section``), within
+    [``low``, ``high``] and, with ``whole``, a whole number; a ConfigError naming the key otherwise."""
+    text = section.get(key, "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"[{name}] {key} must be a number, not {text!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"[{name}] {key} must lie between {low:g} and {high:g}, not {text}")
+    if whole and value != int(value):
+        raise ConfigError(f"[{name}] {key} must be a whole number, not {text!r}")
+    return value
 
 
 class _Reader:

@@ -17,9 +17,11 @@ from lxml import etree
 from pywps.tests import client_for
 from s2p_testdata import PAIR_DIR
 
+from processes import shipped_processes
+from processes.s2p_wpsio import S2PSettings
 from tests.xsd import assert_valid
 from wps_server.app import create_app
-from wps_server.config import Settings
+from wps_server.config import ConfigError, Settings
 from wps_server.database import make_engine, migrate
 from wps_server.wps1.parse import OWS, WPS, XLINK
 
@@ -303,3 +305,31 @@ def test_estimate_bad_inputs(estimate_app: Flask, extra: str, locator: str, word
     exception = etree.fromstring(response.get_data()).find(f"{{{OWS}}}Exception")
     assert exception is not None and exception.get("locator") == locator
     assert words in (exception.findtext(f"{{{OWS}}}ExceptionText") or "")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("retries", "-1", "[s2p] retries must lie between 0 and 100, not -1"),
+        ("retries", "two", "[s2p] retries must be a number, not 'two'"),
+        ("retries", "1.5", "[s2p] retries must be a whole number"),
+        ("step_timeout", "0", "[s2p] step_timeout must lie between 0.1 and 604800, not 0"),
+        ("step_timeout", "inf", "[s2p] step_timeout must lie between"),
+        ("max_images", "1", "[s2p] max_images must lie between 2 and 10, not 1"),
+        ("max_images", "11", "[s2p] max_images must lie between 2 and 10, not 11"),
+        ("max_roi_pixels", "", "[s2p] max_roi_pixels must be a number, not ''"),
+        ("allow_srtm", "yes", "[s2p] allow_srtm must be true or false, not 'yes'"),
+    ],
+)
+def test_bad_s2p_settings_stop_the_start_naming_the_key(
+    make_settings: Callable[..., Settings], key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        shipped_processes(make_settings(s2p={key: value}))
+    assert message in str(info.value)
+
+
+def test_s2p_settings_are_read_with_their_defaults(make_settings: Callable[..., Settings]) -> None:
+    read = S2PSettings.from_settings(make_settings(s2p={"retries": "0", "step_timeout": "2.5"}))
+    assert (read.retries, read.step_timeout) == (0, 2.5)
+    assert (read.limits.max_images, read.limits.allow_srtm) == (10, False)
