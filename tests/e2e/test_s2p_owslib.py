@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -68,6 +69,76 @@ def server(tmp_path_factory: pytest.TempPathFactory, lab_port: int) -> Iterator[
     running = Server(folder, CONFIG.format(root=folder / "data", profiles=folder / "clusters.yaml")).start()
     yield running
     assert running.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A serve whose S2P steps may run half a second each, without retries: every real job fails."""
+    folder = tmp_path_factory.mktemp("s2p-strict")
+    shutil.copytree(PAIR, folder / "data" / "pair")
+    (folder / "data" / "text.tif").write_text("not an image at all")
+    config = STRICT_CONFIG.format(root=folder / "data")
+    running = Server(folder, config).start()
+    yield running
+    assert running.stop() == 0
+
+
+STRICT_CONFIG = """
+[server]
+processes = processes:shipped_processes
+[inputs]
+data_roots = {root}
+[dask]
+workers = 2
+dashboard =
+[s2p]
+step_timeout = 0.5
+retries = 0
+[logging]
+format = text
+"""
+
+
+def submit_and_wait(server: Server, images: list[str]) -> tuple[Any, str]:
+    """An asynchronous s2p_stereo on the test region, followed until it ends; (execution, job id)."""
+    wps = WebProcessingService(f"{server.url}/wps")
+    inputs: list[tuple[str, Any]] = [
+        ("images", ComplexDataInput(f"file://{server.folder / 'data' / name}", mimeType=IMAGE))
+        for name in images
+    ]
+    inputs += [("roi_pixels", "150,150,700,700"), ("tile_size", "300"), ("s2p_options", OPTIONS)]
+    execution = wps.execute("s2p_stereo", inputs, output=[("dsm", True)], mode=ASYNC)
+    deadline = time.monotonic() + 300
+    while not execution.isComplete():
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        execution.checkStatus(sleepSecs=0)
+    return execution, execution.statusLocation.rstrip("/").rsplit("/", 1)[-1]
+
+
+def nothing_left_of(server: Server, job_id: str) -> bool:
+    var = server.folder / "var"
+    outputs = var / "outputs" / job_id
+    return not (var / "jobs" / job_id).exists() and (not outputs.exists() or not any(outputs.iterdir()))
+
+
+def test_a_failing_step_fails_the_job_naming_tile_and_stage(strict_server: Server) -> None:
+    execution, job_id = submit_and_wait(strict_server, ["pair/img_01.tif", "pair/img_02.tif"])
+    assert not execution.isSucceded()  # OWSLib reads ProcessFailed's report as status "Exception"
+    (error,) = execution.errors
+    assert error.code == "NoApplicableCode"
+    assert "s2p stage '" in error.text and "on tile #" in error.text and "(x=" in error.text, error.text
+    assert "timed out after 0.5 s" in error.text and "Traceback" not in error.text
+    assert nothing_left_of(strict_server, job_id)
+
+
+def test_a_bad_image_sent_asynchronously_fails_the_job_with_its_input_named(strict_server: Server) -> None:
+    execution, job_id = submit_and_wait(strict_server, ["pair/img_01.tif", "text.tif"])
+    assert not execution.isSucceded()
+    (error,) = execution.errors
+    assert (error.code, error.locator) == ("InvalidParameterValue", "images")
+    assert "GeoTIFF" in error.text and "Traceback" not in error.text
+    assert nothing_left_of(strict_server, job_id)
 
 
 def run(server: Server, roi: str, tile_size: int, cluster: str) -> tuple[dict[str, str], list[int]]:

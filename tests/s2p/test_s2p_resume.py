@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import distributed
+import psutil
 import pytest
 from s2p_testdata import pair_request
 
 from processes.s2p.errors import StereoCancelledError, TileFailedError
+from processes.s2p.evaluation import compare_dsms
 from processes.s2p.graph import run_stereo
 
 #: Two tiles of 200x200 pixels inside the test pair's ROI.
@@ -83,3 +87,37 @@ def test_tiles_without_local_pointing_wait_for_the_global_one(
     assert len(rectifications) == 2
     assert all(r.finished_at >= global_done for r in rectifications)
     assert result.dsm_path.exists()
+
+
+def _kill_first_mgm_under(folder: Path, killed: list[str], stop: threading.Event) -> None:
+    """SIGKILL the first `mgm` whose command line names `folder` (as the OOM killer would)."""
+    while not stop.is_set() and not killed:
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if proc.info["name"] == "mgm" and str(folder) in cmdline:
+                proc.kill()
+                killed.append(cmdline)
+                return
+        time.sleep(0.02)
+
+
+def test_a_step_whose_tool_is_killed_is_retried_and_the_dsm_is_the_same(
+    dask_client: distributed.Client, tmp_path: Path
+) -> None:
+    request = pair_request(roi=SMALL_ROI, tile_size=200)
+    clean = run_stereo(request, tmp_path / "clean", dask_client, lambda p, m: None, lambda: False)
+    assert clean.retries == 0
+    killed: list[str] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_first_mgm_under, args=(tmp_path / "killed", killed, stop))
+    killer.start()
+    try:
+        result = run_stereo(request, tmp_path / "killed", dask_client, lambda p, m: None, lambda: False)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no mgm was seen running"
+    assert result.retries == 1
+    (again,) = [r for r in result.reports if r.attempt == 2]
+    assert again.stage == "stereo_matching" and not again.skipped
+    assert compare_dsms(result.dsm_path, clean.dsm_path).acceptable
