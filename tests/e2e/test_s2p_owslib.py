@@ -168,15 +168,32 @@ def run(server: Server, roi: str, tile_size: int, cluster: str) -> tuple[dict[st
     return {o.identifier: o.reference for o in execution.processOutputs}, percents
 
 
-def test_pair_dsm_matches_the_reference(server: Server, tmp_path: Path) -> None:
-    references, percents = run(server, "150,150,700,700", 300, "local")
+def readme_script() -> str:
+    """The README's OWSLib script for s2p_stereo, as a user copies it."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    after = readme.split("The test pair, asynchronously, with OWSLib", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_script_gives_the_reference_dsm(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's script, run as it stands but for the server's address and data folder: it follows
+    the progress and downloads a DSM that passes s2p's acceptance against its reference."""
+    script = readme_script()
+    assert "http://127.0.0.1:5000/wps" in script and "file:///srv/data/" in script
+    script = script.replace("http://127.0.0.1:5000/wps", f"{server.url}/wps")
+    script = script.replace("time.sleep(3)", "time.sleep(1)")
+    script = script.replace("file:///srv/data/", f"file://{server.folder / 'data'}/")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(compile(script, "README.md", "exec"), namespace)  # the project's own README
+    percents = [int(line.split("%")[0]) for line in capsys.readouterr().out.splitlines() if "%" in line]
     assert percents == sorted(percents) and any(0 < p < 100 for p in percents)
-    dsm = tmp_path / "dsm.tif"
-    dsm.write_bytes(requests.get(references["dsm"], timeout=60).content)
-    agreement = compare_dsms(dsm, PAIR / "expected_dsm.tif")
+    agreement = compare_dsms(tmp_path / "dsm.tif", PAIR / "expected_dsm.tif")
     assert agreement.acceptable, agreement
-    assert requests.get(references["quicklook"], timeout=60).content[:8] == b"\x89PNG\r\n\x1a\n"
-    report = requests.get(references["report"], timeout=60).json()
+    assert (tmp_path / "quicklook.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = requests.get(namespace["outputs"]["report"], timeout=60).json()
     assert report["cost"]["profile"] == "local" and report["cost"]["busy_task_seconds"] > 0
 
 
