@@ -14,7 +14,6 @@ from processes.ssa.errors import MessageError, MessageTooLargeError, UnsafeXMLEr
 from processes.ssa.records import AngleFrame, Observation, Tdm
 from processes.ssa.tdm import make_segment, read_tdm, tdm2_features, write_tdm_kvn, write_tdm_xml
 
-
 SAFE_PARSER = etree.XMLParser(no_network=True, resolve_entities=False)
 TDM2_SCHEMA = etree.XMLSchema(
     etree.parse(
