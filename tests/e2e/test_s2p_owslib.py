@@ -141,13 +141,13 @@ def test_a_bad_image_sent_asynchronously_fails_the_job_with_its_input_named(stri
     assert nothing_left_of(strict_server, job_id)
 
 
-def run(server: Server, roi: str, tile_size: int, cluster: str) -> tuple[dict[str, str], list[int]]:
-    wps = WebProcessingService(f"{server.url}/wps")
+def pair_inputs(server: Server, roi: str, tile_size: int, cluster: str) -> list[tuple[str, Any]]:
+    """s2p_stereo's inputs for the test pair, the images by reference."""
     images = [
         ComplexDataInput(f"file://{server.folder / 'data' / 'pair' / n}", mimeType=IMAGE)
         for n in ("img_01.tif", "img_02.tif")
     ]
-    inputs = [
+    return [
         ("images", images[0]),
         ("images", images[1]),
         ("roi_pixels", roi),
@@ -156,16 +156,18 @@ def run(server: Server, roi: str, tile_size: int, cluster: str) -> tuple[dict[st
         ("cluster", cluster),
         ("s2p_options", OPTIONS),
     ]
-    execution = wps.execute(
-        "s2p_stereo", inputs, output=[("dsm", True), ("quicklook", True), ("report", True)], mode=ASYNC
-    )
-    percents = []
+
+
+def run(server: Server, roi: str, tile_size: int, cluster: str) -> dict[str, str]:
+    """An asynchronous s2p_stereo followed to its success; the references of its outputs."""
+    wps = WebProcessingService(f"{server.url}/wps")
+    inputs = pair_inputs(server, roi, tile_size, cluster)
+    execution = wps.execute("s2p_stereo", inputs, output=[("dsm", True), ("report", True)], mode=ASYNC)
     while not execution.isComplete():
         time.sleep(1)
         execution.checkStatus(sleepSecs=0)
-        percents.append(execution.percentCompleted)
     assert execution.isSucceded(), [e.text for e in execution.errors]
-    return {o.identifier: o.reference for o in execution.processOutputs}, percents
+    return {o.identifier: o.reference for o in execution.processOutputs}
 
 
 def readme_script() -> str:
@@ -197,8 +199,34 @@ def test_the_readme_script_gives_the_reference_dsm(
     assert report["cost"]["profile"] == "local" and report["cost"]["busy_task_seconds"] > 0
 
 
+def test_a_job_whose_runner_dies_resumes_and_skips_its_finished_steps(server: Server, tmp_path: Path) -> None:
+    """The runner is killed while the job's tiles are being matched: `serve` restarts it, the job's lost
+    heartbeat puts it back in the queue, and the new run finds the finished steps in the job's folder."""
+    wps = WebProcessingService(f"{server.url}/wps")
+    inputs = pair_inputs(server, "150,150,700,700", 300, "local")
+    execution = wps.execute("s2p_stereo", inputs, output=[("dsm", True), ("report", True)], mode=ASYNC)
+    deadline = time.monotonic() + 300
+    while "stereo_matching" not in (execution.statusMessage or "") or execution.percentCompleted < 40:
+        assert not execution.isComplete() and time.monotonic() < deadline, execution.statusMessage
+        time.sleep(0.2)
+        execution.checkStatus(sleepSecs=0)
+    (runner,) = [p for p in server.descendants() if "wps_server.cli runner" in " ".join(p.cmdline())]
+    runner.kill()
+    while not execution.isComplete():
+        assert time.monotonic() < deadline
+        time.sleep(1)
+        execution.checkStatus(sleepSecs=0)
+    assert execution.isSucceded(), [e.text for e in execution.errors]
+    references = {o.identifier: o.reference for o in execution.processOutputs}
+    report = requests.get(references["report"], timeout=60).json()
+    assert report["tasks"]["skipped_as_finished"] >= 8, report["tasks"]  # keypoints, pointing at least
+    dsm = tmp_path / "dsm.tif"
+    dsm.write_bytes(requests.get(references["dsm"], timeout=60).content)
+    assert compare_dsms(dsm, PAIR / "expected_dsm.tif").acceptable
+
+
 def test_same_request_on_a_scheduler_profile_is_billed(server: Server) -> None:
-    references, _ = run(server, "300,300,300,300", 300, "lab")
+    references = run(server, "300,300,300,300", 300, "lab")
     report = requests.get(references["report"], timeout=60).json()
     cost = report["cost"]
     assert cost["profile"] == "lab" and cost["currency"] == "EUR"
