@@ -37,7 +37,7 @@ def pair_request(
         [ImageInput(PAIR_DIR / i["img"]) for i in config["images"]],
         roi_pixels=roi or f"{r['x']},{r['y']},{r['w']},{r['h']}",
         tile_size=tile_size or config["tile_size"],
-        dsm_resolution=config["dsm_resolution"],
+        dsm_resolution=overrides.pop("dsm_resolution", config["dsm_resolution"]),
         s2p_options={**{k: v for k, v in config.items() if k not in _REQUEST_KEYS}, **(options or {})},
         **overrides,
     )

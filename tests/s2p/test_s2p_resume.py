@@ -9,11 +9,12 @@ from pathlib import Path
 import distributed
 import psutil
 import pytest
+import rasterio
 from s2p_testdata import pair_request
 
 from processes.s2p.errors import StereoCancelledError, TileFailedError
 from processes.s2p.evaluation import compare_dsms
-from processes.s2p.graph import run_stereo
+from processes.s2p.graph import StereoResult, run_stereo
 
 #: Two tiles of 200x200 pixels inside the test pair's ROI.
 SMALL_ROI = "350,350,400,200"
@@ -121,3 +122,42 @@ def test_a_step_whose_tool_is_killed_is_retried_and_the_dsm_is_the_same(
     (again,) = [r for r in result.reports if r.attempt == 2]
     assert again.stage == "stereo_matching" and not again.skipped
     assert compare_dsms(result.dsm_path, clean.dsm_path).acceptable
+
+
+def test_two_jobs_at_once_on_the_same_workers_do_not_mix(
+    dask_client: distributed.Client, tmp_path: Path
+) -> None:
+    """s2p keeps its configuration in one global dict per process: two jobs whose tasks interleave on the
+    same two workers (different resolutions, tilings and margins) each get the DSM they get alone."""
+    requests = {
+        "fine": pair_request(roi=SMALL_ROI, tile_size=200),
+        "coarse": pair_request(
+            roi="300,300,300,300", tile_size=150, dsm_resolution=1.0, options={"horizontal_margin": 10}
+        ),
+    }
+    alone = {
+        name: run_stereo(request, tmp_path / "alone" / name, dask_client, lambda p, m: None, lambda: False)
+        for name, request in requests.items()
+    }
+    together: dict[str, StereoResult] = {}
+
+    def run(name: str) -> None:
+        together[name] = run_stereo(
+            requests[name], tmp_path / "together" / name, dask_client, lambda p, m: None, lambda: False
+        )
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    spans = {
+        name: (min(r.started_at for r in result.reports), max(r.finished_at for r in result.reports))
+        for name, result in together.items()
+    }
+    assert spans["fine"][0] < spans["coarse"][1] and spans["coarse"][0] < spans["fine"][1]  # they overlapped
+    for name, result in together.items():
+        with rasterio.open(result.dsm_path) as dsm:
+            assert dsm.res == (requests[name].dsm_resolution,) * 2, name
+        agreement = compare_dsms(result.dsm_path, alone[name].dsm_path)
+        assert agreement.same_shape and agreement.acceptable, (name, agreement)
