@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from processes.ssa.catalogue import IngestSummary, ingest
 from processes.ssa.catalogue.maintenance import refresh_after_ingest
-from processes.ssa.errors import MessageTooLargeError, SSAError
+from processes.ssa.errors import SSAError
+from processes.ssa.textio import check_size
 from processes.ssa_config import CatalogueConnection
 from processes.ssa_wpsio import JSON, MESSAGE_FORMATS, json_text, wps_error
 from wps_server.execution import JobDismissed
@@ -66,11 +67,7 @@ def ingest_handler(catalogue: CatalogueConnection) -> Handler:
                     raise JobDismissed
                 name = message_name(value, index, ctx.job_id)
                 try:
-                    size = value.path.stat().st_size
-                    if size > limit:  # refused before it is read into memory
-                        raise MessageTooLargeError(
-                            0, "", f"message has {size} bytes, more than the limit of {limit}"
-                        )
+                    check_size(value.path.stat().st_size, limit)  # before it is read into memory
                     done.append(ingest(engine, value.read_bytes(), name, source, max_bytes=limit))
                 except SSAError as exc:
                     kept = (

@@ -78,6 +78,27 @@ def test_a_refused_file_stores_nothing_and_names_the_sensor(config: Path, tmp_pa
     assert stats(config)["tracks"] == before["tracks"] + 4
 
 
+def test_a_file_over_the_size_limit_is_refused_unread(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = tmp_path / "huge.kvn"
+    with huge.open("wb") as f:  # 8 GiB, sparse: nothing is written
+        f.truncate(8 * 2**30)
+    config.write_text(config.read_text() + "max_message_size = 1mb\n")
+    read = Path.read_bytes
+
+    def guarded(path: Path) -> bytes:
+        assert path != huge, "the huge file was read"
+        return read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    before = stats(config)
+    refused = run(config, "ingest", "--keep-going", str(huge), str(OPTICAL))
+    assert refused.exit_code == 1 and "1 of 2 files refused" in refused.stderr
+    assert f"message has {8 * 2**30} bytes, more than the limit of 1048576" in refused.stderr
+    assert stats(config)["tracks"] == before["tracks"] + 4  # the file after it was stored
+
+
 def test_sensors_from_the_configured_file_and_the_command_line(config: Path) -> None:
     listed = run(config, "sensors", "list")
     assert [line.split()[0] for line in listed.stdout.splitlines()] == ["OGS-TENERIFE", "TIRA"]

@@ -360,6 +360,7 @@ def _ingest_files(
 
     from processes.ssa.catalogue import ingest
     from processes.ssa.errors import SSAError
+    from processes.ssa.textio import check_size
 
     stored = 0
     with tqdm(
@@ -373,6 +374,7 @@ def _ingest_files(
         for path in paths:
             bar.set_postfix_str(path.name)
             try:
+                check_size(path.stat().st_size, ssa.max_message_bytes)  # before it is read into memory
                 summary = ingest(
                     engine, path.read_bytes(), path.name, source, max_bytes=ssa.max_message_bytes
                 )

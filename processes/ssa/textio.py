@@ -8,11 +8,15 @@ DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 MAX_LINE_CHARS = 4096
 
 
-def decode_message(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """Return the message as text, refusing more than ``max_bytes`` and invalid UTF-8."""
-    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+def check_size(size: int, max_bytes: int) -> None:
+    """Refuse a message of ``size`` bytes above ``max_bytes`` (callers check a file's size before reading it)."""
     if size > max_bytes:
         raise MessageTooLargeError(0, "", f"message has {size} bytes, more than the limit of {max_bytes}")
+
+
+def decode_message(data: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Return the message as text, refusing more than ``max_bytes`` and invalid UTF-8."""
+    check_size(len(data.encode("utf-8")) if isinstance(data, str) else len(data), max_bytes)
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
     try:

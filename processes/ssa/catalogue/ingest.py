@@ -33,7 +33,7 @@ from processes.ssa.omm import read_omm
 from processes.ssa.records import MAX_NORAD_ID, AngleFrame, ObjectInfo, Orbit, Sensor, Tdm, TdmSegment
 from processes.ssa.sky import cell_of
 from processes.ssa.tdm import read_tdm
-from processes.ssa.textio import DEFAULT_MAX_BYTES, MessageTooLargeError
+from processes.ssa.textio import DEFAULT_MAX_BYTES, check_size
 from processes.ssa.tle import read_tle
 
 INSERT_CHUNK = 20_000
@@ -130,10 +130,7 @@ def ingest(
     """
     t0 = time.perf_counter()
     data = message.encode("utf-8") if isinstance(message, str) else message
-    if len(data) > max_bytes:
-        raise MessageTooLargeError(
-            0, "", f"message has {len(data)} bytes, more than the limit of {max_bytes}"
-        )
+    check_size(len(data), max_bytes)
     digest = hashlib.sha256(data).hexdigest()
     summary = IngestSummary(name=name, sha256=digest)
     if _existing(engine, digest, summary):
