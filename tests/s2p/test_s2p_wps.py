@@ -163,6 +163,7 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "srtm",
     ),
     ("one image only", execute(["pair/img_01.tif"], ROI), "MissingParameterValue", "images", "images"),
+    ("eleven images", execute(PAIR * 5 + PAIR[:1], ROI), "InvalidParameterValue", "images", "10"),
     (
         "rpc files not one per image",
         execute(PAIR, ROI, rpcs=["text.tif"]),
