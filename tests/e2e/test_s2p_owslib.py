@@ -35,6 +35,10 @@ profiles_file = {profiles}
 [logging]
 format = text
 """
+# S2P steps may run half a second each, without retries: every real job fails
+STRICT_CONFIG = CONFIG.replace(
+    "[cluster]\nprofiles_file = {profiles}\n", "[s2p]\nstep_timeout = 0.5\nretries = 0\n"
+)
 PROFILES = """
 version: 1
 default: local
@@ -81,22 +85,6 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(folder, config).start()
     yield running
     assert running.stop() == 0
-
-
-STRICT_CONFIG = """
-[server]
-processes = processes:shipped_processes
-[inputs]
-data_roots = {root}
-[dask]
-workers = 2
-dashboard =
-[s2p]
-step_timeout = 0.5
-retries = 0
-[logging]
-format = text
-"""
 
 
 def submit_and_wait(server: Server, images: list[str]) -> tuple[Any, str]:
