@@ -10,7 +10,6 @@ from cluster.errors import ClusterError
 from cluster.estimate import Calibration, load_calibration
 from cluster.profiles import ProfileRegistry, load_profiles
 from processes.s2p import errors
-from processes.s2p.graph import DEFAULT_RETRIES, DEFAULT_STEP_TIMEOUT_SECONDS
 from processes.s2p.inputs import (
     ImageInput,
     InputLimits,
@@ -121,16 +120,8 @@ class S2PSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S2PSettings:
-        clusters = settings.section("cluster")
-        defaults = InputLimits()
-        section = {
-            "max_roi_pixels": str(defaults.max_roi_pixels),
-            "max_images": str(defaults.max_images),
-            "allow_srtm": "false",
-            "retries": str(DEFAULT_RETRIES),
-            "step_timeout": str(DEFAULT_STEP_TIMEOUT_SECONDS),
-            **settings.section("s2p"),
-        }
+        # the packaged defaults (wps_server/default.cfg) give every key a value
+        section, clusters = settings.section("s2p"), settings.section("cluster")
 
         def whole(key: str, low: int, high: int) -> int:
             return int(section_number("s2p", section, key, low, high, whole=True))

@@ -2,10 +2,11 @@
 
 It claims accepted jobs in order up to ``max_concurrent`` (polling the store, and at once whenever
 one of its jobs ends, so that a queue of short jobs never waits for the next poll), runs each in a
-thread whose heavy work goes to the Dask cluster, beats a heartbeat for them, resumes or fails jobs whose heartbeat stopped
-(a runner or web worker that died), and expires finished jobs after the retention time. It also
-runs the periodic tasks the process package offers (see :func:`periodic_tasks`), such as closing
-requests whose time is up, so that they happen without anyone asking.
+thread whose heavy work goes to the Dask cluster, beats a heartbeat for them, resumes or fails jobs
+whose heartbeat stopped (a runner or web worker that died), and expires finished jobs after the
+retention time. It also runs the periodic tasks the process package offers (see
+:func:`periodic_tasks`), such as closing requests whose time is up, so that they happen without
+anyone asking.
 """
 
 from __future__ import annotations
@@ -125,9 +126,8 @@ class Runner:
         log.info("runner stopped", extra={"runner": self.name})
 
     def active(self) -> list[str]:
+        """Ids of the jobs running here (each job's thread removes its own when it ends)."""
         with self._lock:
-            for job_id in [j for j, t in self._running.items() if not t.is_alive()]:
-                del self._running[job_id]
             return list(self._running)
 
     def _start_jobs(self) -> None:

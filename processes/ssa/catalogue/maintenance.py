@@ -16,7 +16,7 @@ the planner believes it has (``pg_class.reltuples``, from the last ANALYZE or VA
 was never analyzed). It counts the rows from the ingest summaries, not from ``pg_stat_user_tables``,
 whose counters reach other sessions only some time after a commit. Smaller ingests are left to the
 periodic refresh: below 10,000 rows a table without statistics is still read in milliseconds, and
-an ANALYZE costs up to a second on a large table (0.7 s at 10 million observations).
+an ANALYZE costs up to a second on a large table (0.5 to 0.7 s at 10 million observations).
 """
 
 from __future__ import annotations
