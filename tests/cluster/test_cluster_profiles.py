@@ -94,7 +94,17 @@ def _error(body: dict[str, Any], env: dict[str, str] | None = None) -> ProfileCo
         ({"kind": "local", "max_workers": "4"}, "max_workers", "must be an integer"),
         ({"kind": "local", "min_workers": 3, "max_workers": 2}, "min_workers", "larger than max_workers"),
         ({"kind": "local", "colour": "red"}, "colour", "unknown field"),
-        ({"kind": "ec2", "options": {"region": "x"}}, "price", "per-job profiles need a price"),
+        (
+            {"kind": "ec2", "options": {"region": "x", "security_groups": ["sg-1"]}},
+            "price",
+            "per-job profiles need a price",
+        ),
+        (
+            {"kind": "ec2", "options": {"region": "x"}, "price": PRICE},
+            "options.security_groups",
+            "name the security group ids",
+        ),
+        ({"kind": "local", "start_timeout_seconds": 0}, "start_timeout_seconds", "must be >= 1"),
         ({"kind": "local", "price": {**PRICE, "amount": -1}}, "price.amount", "must be >= 0"),
         ({"kind": "local", "price": {"amount": 1, "as_of": "2025-01-01"}}, "price.currency", "ISO 4217"),
         ({"kind": "local", "price": {**PRICE, "currency": "usd"}}, "price.currency", "ISO 4217"),
