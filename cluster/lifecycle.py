@@ -42,7 +42,7 @@ from cluster.monitors import QUIET_MONITORS
 from cluster.profiles import ClusterProfile
 from cluster.registry import ClusterRecord, ClusterRegistry, process_alive
 from cluster.sizing import apply_task_durations, duration_config
-from cluster.startup import Deadline, StartingCluster, build_on_own_loop, start, wait_for_first_worker
+from cluster.startup import Deadline, StartingCluster, start, wait_for_first_worker
 from cluster.upstream import CLOUD_VM_KINDS, cluster_kwargs, cluster_name, resolve_upstream
 from cluster.worker_software import check_workers
 
@@ -259,15 +259,19 @@ def _run_per_job(
     tags = job_tags(job_id, job.deployment)
     try:
         try:
-            job.starting = build_on_own_loop(
-                lambda: build_cluster(profile, n_workers, job_id, asynchronous=True, tags=tags)
+            job.starting = StartingCluster.new()
+            start(
+                job.starting,
+                lambda: build_cluster(profile, n_workers, job_id, asynchronous=True, tags=tags),
+                deadline,
+                cancelled,
             )
-            start(job.starting, deadline, cancelled)
         except (ClusterStartError, ClusterStartCancelled):
             raise
         except Exception as exc:
+            reason = " ".join(str(exc).split())  # upstream errors quote commands' output over many lines
             raise ClusterStartError(
-                f"cannot start a {profile.kind} cluster for profile {profile.name!r}: {exc}"
+                f"cannot start a {profile.kind} cluster for profile {profile.name!r}: {reason}"
             ) from exc
         if job.registry is not None:
             job.record = job.registry.register(

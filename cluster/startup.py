@@ -2,10 +2,10 @@
 
 Upstream cluster classes start inside their constructor, and some wait without end: dask-cloudprovider
 polls its scheduler VM's port forever, and a batch queue may never run the workers' jobs. So a per-job
-cluster is built un-started on an event loop of its own (``asynchronous=True`` inside that loop, which
-makes no network call), started there while this thread keeps the deadline and watches for the job's
-cancellation, and then waited on until a first worker joins. Seen from other threads the cluster is an
-ordinary synchronous one (``close``, ``Client(cluster)``), as its loop runs elsewhere.
+cluster is built and started on an event loop of its own (``asynchronous=True`` inside that loop) while
+this thread keeps the deadline and watches for the job's cancellation, and then waited on until a first
+worker joins. Seen from other threads the cluster is an ordinary synchronous one (``close``,
+``Client(cluster)``), as its loop runs elsewhere.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from distributed import Client
 from distributed.core import Status
-from distributed.utils import LoopRunner, sync
+from distributed.utils import LoopRunner
 
 from cluster.errors import ClusterStartCancelled, ClusterStartError
 
@@ -32,15 +32,23 @@ POLL_S = 0.25
 
 @dataclass
 class StartingCluster:
-    """A cluster object and the loop runner that hosts it; :meth:`close` stops both."""
+    """The loop that hosts one per-job cluster, and the cluster once built; :meth:`close` stops both."""
 
-    cluster: Any
     runner: LoopRunner
+    cluster: Any = None
     started: bool = False
+
+    @classmethod
+    def new(cls) -> StartingCluster:
+        runner = LoopRunner(asynchronous=False)
+        runner.start()
+        return cls(runner)
 
     def close(self, timeout: float) -> None:
         """Close the cluster, also one whose start was cut short, then stop its loop."""
         try:
+            if self.cluster is None:
+                return
             if not self.started and getattr(self.cluster, "status", None) in (
                 Status.created,
                 Status.starting,
@@ -50,21 +58,6 @@ class StartingCluster:
             self.cluster.close(timeout=timeout)
         finally:
             self.runner.stop()
-
-
-def build_on_own_loop(construct: Callable[[], Any]) -> StartingCluster:
-    """Call ``construct`` (which must build its cluster with ``asynchronous=True``) on a new loop."""
-    runner = LoopRunner(asynchronous=False)
-    runner.start()
-
-    async def build() -> Any:
-        return construct()
-
-    try:
-        return StartingCluster(sync(runner.loop, build), runner)
-    except BaseException:
-        runner.stop()
-        raise
 
 
 @dataclass(frozen=True)
@@ -88,15 +81,22 @@ class Deadline:
         return max(0.0, self.at - time.monotonic())
 
 
-def start(starting: StartingCluster, deadline: Deadline, cancelled: Callable[[], bool]) -> None:
-    """Start the cluster before ``deadline``.
+def start(
+    starting: StartingCluster, construct: Callable[[], Any], deadline: Deadline, cancelled: Callable[[], bool]
+) -> None:
+    """Build the cluster with ``construct`` (which must pass ``asynchronous=True``) on ``starting``'s loop
+    and start it before ``deadline``; ``starting.cluster`` is set as soon as it is built.
 
-    Raises :class:`ClusterStartError` when the deadline passes or the start fails, and
-    :class:`ClusterStartCancelled` when ``cancelled()`` turns true; the caller then closes it.
+    Built and awaited in one step, as upstream's ``await Cluster(asynchronous=True)``: a constructor
+    that scales (dask-jobqueue) schedules work that must not run before the start. Raises
+    :class:`ClusterStartError` when the deadline passes, :class:`ClusterStartCancelled` when
+    ``cancelled()`` turns true, and what the start raised otherwise; the caller then closes it.
     """
 
     async def run() -> None:
+        starting.cluster = construct()
         await starting.cluster
+        await _raise_workers_start_error(starting.cluster)
 
     future = asyncio.run_coroutine_threadsafe(run(), starting.runner.loop.asyncio_loop)
     try:
@@ -118,6 +118,16 @@ def start(starting: StartingCluster, deadline: Deadline, cancelled: Callable[[],
         with contextlib.suppress(BaseException):  # its own error is reported below, not the cancel's
             concurrent.futures.wait([future], timeout=10)
         raise
+
+
+async def _raise_workers_start_error(cluster: Any) -> None:
+    """A SpecCluster logs and drops its workers' start errors (sbatch refusing a job, a VM that cannot
+    be created): the workers stay ``created``. When none of them started, start them once more and let
+    the error out, so that the job fails at once naming the engine's reason rather than at its deadline.
+    """
+    workers = list(getattr(cluster, "workers", {}).values())
+    if workers and all(getattr(w, "status", None) == Status.created for w in workers):
+        await asyncio.gather(*workers)
 
 
 def wait_for_first_worker(client: Client, deadline: Deadline, cancelled: Callable[[], bool]) -> None:

@@ -104,6 +104,7 @@ def runner(obj: Context) -> None:
         )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    # after JobClusters: importing dask-jobqueue replaces the SIGINT handler
     signal.signal(signal.SIGTERM, lambda *_: job_runner.stop())
     signal.signal(signal.SIGINT, lambda *_: job_runner.stop())
     job_runner.run()

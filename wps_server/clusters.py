@@ -25,6 +25,7 @@ from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
 from cluster.profiles import ClusterProfile, ProfileRegistry, load_profiles
 from cluster.registry import ClusterRecord, ClusterRegistry
 from cluster.sizing import workers_for_profile
+from cluster.upstream import resolve_upstream
 from wps_server.config import ConfigError, Settings
 from wps_server.errors import ProcessError
 from wps_server.execution import JobDismissed
@@ -36,6 +37,16 @@ log = logging.getLogger(__name__)
 CostRecorder = Callable[[Mapping[str, Any]], None]
 #: seconds between two sweeps at the providers (each asks every cloud account of the profiles once).
 TAG_SWEEP_INTERVAL_S = 60.0
+
+
+def _import_upstream(kinds: set[str]) -> None:
+    """Import the cluster classes of the profiles now, in the main thread: dask-jobqueue sets a SIGINT
+    handler when imported, which fails in a job's thread. A missing extra is reported by the job."""
+    for kind in sorted(kinds - {"scheduler"}):
+        try:
+            resolve_upstream(kind)
+        except ClusterError:
+            continue
 
 
 class JobClusters:
@@ -50,6 +61,7 @@ class JobClusters:
         except ClusterError as exc:
             raise ConfigError(f"[cluster] {exc}") from exc
         self.scheduler_address = scheduler_address
+        _import_upstream({p.kind for p in self.profiles})
         self.registry = ClusterRegistry(Path(settings.data_dir) / "clusters")
         self.shared = SharedClusters()
         self._last_tag_sweep: float | None = None
