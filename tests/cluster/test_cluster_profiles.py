@@ -234,3 +234,22 @@ def test_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     assert info.value.extra == "cloud"
     assert "pip install 'space-wps[cloud]'" in str(info.value)
     assert "dask_jobqueue" in str(info.value)
+
+
+def test_container_profiles_run_the_projects_image(example: ProfileRegistry) -> None:
+    """Workers must have S2P and this project: the example names the project's image, never Dask's."""
+    text = EXAMPLE.read_text()
+    assert "ghcr.io/dask" not in text and "daskdev/dask" not in text
+    image = EXAMPLE_ENV["WPS_WORKER_IMAGE"]
+    for name in ("aws", "azure", "gcp", "ovh", "hetzner"):
+        assert example.get(name).options["docker_image"] == image, name
+    assert example.get("k8s").options["image"] == image
+
+
+def test_the_readme_shows_the_example_profiles_as_they_are() -> None:
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    section = readme.split("## Clusters and cost", 1)[1].split("\n## ", 1)[0]
+    shown: dict[str, Any] = {}
+    for block in section.split("```yaml\n")[1:]:
+        shown |= yaml.safe_load(block.split("```", 1)[0])
+    assert shown == yaml.safe_load(EXAMPLE.read_text())["profiles"]
