@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wps_server.engine import Engine
-from wps_server.errors import HTTP_STATUS, InvalidParameterValue, NoSuchJob, OWSError
+from wps_server.errors import HTTP_STATUS, InvalidParameterValue, NoSuchJob, OWSError, quoted
 from wps_server.jobs.model import Job
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities, Operation
 from wps_server.process import Process
@@ -53,7 +53,7 @@ class WPSService:
     def status_document(self, job_id: str, url: str) -> Reply:
         job = self.engine.job(job_id)
         if job is None:
-            return self.error(NoSuchJob(f"there is no job {job_id}", "JobID"))
+            return self.error(NoSuchJob(f"there is no job {quoted(job_id)}", "JobID"))
         return Reply(200, XML, self._execute_response(job, url))
 
     # -- operations --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ helpers, the OWS blocks both versions write alike and the way complex content is
 from __future__ import annotations
 
 import base64
+import re
 
 from lxml import etree
 
@@ -27,6 +28,15 @@ XS_TYPE_NAMES = {
 }
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot hold (NUL, other controls, lone surrogates) shown
+    as U+FFFD, so that no user text can make a document impossible to write."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def q(ns: str, name: str) -> str:
     """The qualified (Clark notation) name of ``name`` in namespace ``ns``."""
     return f"{{{ns}}}{name}"
@@ -36,9 +46,11 @@ def sub(
     parent: etree._Element, ns: str, local: str, text: str | None = None, **attrs: str | None
 ) -> etree._Element:
     """A new child of ``parent``; attributes given as None are left out."""
-    element = etree.SubElement(parent, q(ns, local), {k: v for k, v in attrs.items() if v is not None})
+    element = etree.SubElement(
+        parent, q(ns, local), {k: xml_safe(v) for k, v in attrs.items() if v is not None}
+    )
     if text is not None:
-        element.text = text
+        element.text = xml_safe(text)
     return element
 
 

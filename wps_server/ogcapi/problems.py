@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from wps_server.errors import HTTP_STATUS, OWSError
+from wps_server.errors import HTTP_STATUS, OWSError, quoted
 
 PROBLEM_JSON = "application/problem+json"
 OGC_EXCEPTIONS = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
@@ -46,7 +46,7 @@ def no_such_process(identifier: str) -> ApiError:
 
 
 def no_such_job(job_id: str, why: str = "") -> ApiError:
-    return ApiError(404, NO_SUCH_JOB, "No such job", why or f"there is no job {job_id!r}")
+    return ApiError(404, NO_SUCH_JOB, "No such job", why or f"there is no job {quoted(job_id)}")
 
 
 def bad_request(detail: str, code: str = "InvalidParameterValue") -> ApiError:

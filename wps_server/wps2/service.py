@@ -8,6 +8,7 @@ service answers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Mapping
 
@@ -17,10 +18,12 @@ from wps_server.engine import Engine, multipart
 from wps_server.errors import (
     HTTP_STATUS,
     InvalidParameterValue,
+    NoApplicableCode,
     NoSuchJob,
     NoSuchProcess,
     OWSError,
     ResultNotReady,
+    quoted,
 )
 from wps_server.jobs.model import Job, Status
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities
@@ -40,6 +43,7 @@ from wps_server.wps2.parse import (
 )
 
 XML = "text/xml; charset=utf-8"
+log = logging.getLogger(__name__)
 
 
 class WPS2Service:
@@ -90,6 +94,9 @@ class WPS2Service:
             return self._execute(operation, url)
         except OWSError as exc:
             return self.error(exc)
+        except Exception:  # a 2.0.0 request gets a 2.0 report, whatever went wrong
+            log.exception("unhandled error in a WPS 2.0.0 request")
+            return self.error(NoApplicableCode("internal server error; the operator's log has the details"))
 
     def _check_language(self, language: str | None) -> None:
         if (
@@ -183,11 +190,11 @@ class WPS2Service:
         if request.operation == "Dismiss":
             dismissed = self.engine.dismiss(request.job_id)
             if dismissed is None:
-                raise NoSuchJob(f"there is no job {request.job_id}", "JobID")
+                raise NoSuchJob(f"there is no job {quoted(request.job_id)}", "JobID")
             return Reply(200, XML, documents.status_info(dismissed, None))
         job = self.engine.job(request.job_id)
         if job is None:
-            raise NoSuchJob(f"there is no job {request.job_id}", "JobID")
+            raise NoSuchJob(f"there is no job {quoted(request.job_id)}", "JobID")
         if request.operation == "GetStatus":
             return Reply(200, XML, documents.status_info(job, self.engine.expiration(job)))
         if job.status == Status.DISMISSED:
