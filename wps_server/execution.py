@@ -113,7 +113,7 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
     finally:
         shutil.rmtree(context.workdir, ignore_errors=True)
     log.info("job succeeded", extra={"outputs": [o.identifier for o in outputs]})
-    return Outcome(Status.SUCCEEDED, "Succeeded", outputs)
+    return Outcome(Status.SUCCESSFUL, "Succeeded", outputs)
 
 
 def remove_outputs(settings: Settings, job_id: str) -> None:

@@ -44,7 +44,7 @@ CONFORMANCE = [
 STATUS = {
     Status.ACCEPTED: "accepted",
     Status.RUNNING: "running",
-    Status.SUCCEEDED: "successful",
+    Status.SUCCESSFUL: "successful",
     Status.FAILED: "failed",
     Status.DISMISSED: "dismissed",
 }
@@ -127,7 +127,7 @@ class ProcessesAPI:
             job = self.engine.run(process, request)
         except OWSError as exc:
             raise from_ows(exc) from None
-        if job.status != Status.SUCCEEDED:
+        if job.status != Status.SUCCESSFUL:
             raise _failure(job)
         headers = {"Link": f'<{base}/jobs/{job.id}>; rel="monitor"'}
         if response == "raw":
@@ -215,7 +215,7 @@ class ProcessesAPI:
             "jobID": job.id,
             "status": STATUS[job.status],
             "message": job.message,
-            "progress": 100 if job.status == Status.SUCCEEDED else max(0, min(100, job.percent)),
+            "progress": 100 if job.status == Status.SUCCESSFUL else max(0, min(100, job.percent)),
         }
         for key, moment in (("created", job.created), ("started", job.started), ("finished", job.finished)):
             if moment is not None:
@@ -225,7 +225,7 @@ class ProcessesAPI:
             _link(f"{url}?f=html", "alternate", "text/html", "as HTML"),
             _link(f"{base}/processes/{job.process_id}", "up", JSON, "the process"),
         ]
-        if job.status == Status.SUCCEEDED:
+        if job.status == Status.SUCCESSFUL:
             links.append(_link(f"{url}/results", describe.REL_RESULTS, JSON, "results"))
         info["links"] = links
         return info

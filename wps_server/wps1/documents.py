@@ -229,7 +229,7 @@ def execute_response(
         sub(status, WPS, "ProcessAccepted", job.message or "Accepted, waiting in the queue")
     elif job.status == Status.RUNNING:
         sub(status, WPS, "ProcessStarted", job.message or "Running", percentCompleted=str(job.percent))
-    elif job.status == Status.SUCCEEDED:
+    elif job.status == Status.SUCCESSFUL:
         sub(status, WPS, "ProcessSucceeded", job.message or "Succeeded")
     else:
         failed = sub(status, WPS, "ProcessFailed")
@@ -260,7 +260,7 @@ def execute_response(
                 uom=spec.uom,
             )
             sub(out, OWS, "Identifier", spec.identifier)
-    if job.status == Status.SUCCEEDED and job.outputs:
+    if job.status == Status.SUCCESSFUL and job.outputs:
         chosen = [o for o in job.outputs if not requested or o.identifier in requested]
         outputs = sub(root, WPS, "ProcessOutputs")
         for record in chosen:

@@ -47,7 +47,7 @@ XS = "http://www.w3.org/2001/XMLSchema#"
 STATUS = {
     Status.ACCEPTED: "Accepted",
     Status.RUNNING: "Running",
-    Status.SUCCEEDED: "Succeeded",
+    Status.SUCCESSFUL: "Succeeded",
     Status.FAILED: "Failed",
     Status.DISMISSED: "Dismissed",
 }
@@ -223,7 +223,7 @@ def status_info(job: Job, expiration: datetime | None) -> bytes:
         sub(root, WPS, "ExpirationDate", utc_text(expiration))
     if job.status == Status.RUNNING:
         sub(root, WPS, "PercentCompleted", str(max(0, min(100, job.percent))))
-    elif job.status == Status.SUCCEEDED:
+    elif job.status == Status.SUCCESSFUL:
         sub(root, WPS, "PercentCompleted", "100")
     return serialise(root)
 

@@ -159,7 +159,7 @@ class WPS2Service:
             job = self.engine.submit(process, request)
             return Reply(200, XML, documents.status_info(job, None))
         job = self.engine.run(process, request)
-        if job.status != Status.SUCCEEDED:
+        if job.status != Status.SUCCESSFUL:
             raise _job_error(job)
         if raw:
             return self._raw(job)
