@@ -45,7 +45,6 @@ def calibrate(
     settings = obj.settings()
     section = settings.section("cluster")
     target = output or Path(section.get("calibration_file") or settings.data_dir / "calibration.json")
-    target.parent.mkdir(parents=True, exist_ok=True)
     with tqdm(total=100, unit="%", desc="calibrating") as bar:
 
         def advance(percent: float, message: str) -> None:
