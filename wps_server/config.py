@@ -6,14 +6,15 @@ The result is an immutable :class:`Settings`; nothing here is module-global or m
 from __future__ import annotations
 
 import configparser
-import difflib
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from wps_server.spelling import closest, did_you_mean
 
 ENV_PREFIX = "WPS_"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -156,23 +157,14 @@ def check_known(known: Mapping[str, set[str]], section: str, key: str, where: st
     and the closest known spelling, so that a misspelt limit is never silently ignored."""
     listed = "wps_server/default.cfg documents every section and key"
     if section not in known:
-        hint = _closest(section, known)
+        hint = closest(section, known)
         guess = f"; did you mean [{hint}]?" if hint else ""
         raise ConfigError(f"{where}: there is no section [{section}]{guess} ({listed})")
     if key in known[section]:
         return
     owners = [name for name, keys in known.items() if key in keys]
-    if owners:
-        guess = f"; it belongs in [{owners[0]}]"
-    else:
-        hint = _closest(key, known[section])
-        guess = f"; did you mean {hint}?" if hint else ""
+    guess = f"; it belongs in [{owners[0]}]" if owners else did_you_mean(key, known[section])
     raise ConfigError(f"{where}: [{section}] has no key {key}{guess} ({listed})")
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 def parse_size(text: str, where: str) -> int:

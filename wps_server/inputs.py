@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from wps_server.config import InputPolicy
-from wps_server.errors import FileSizeExceeded, InvalidParameterValue, MissingParameterValue
+from wps_server.errors import FileSizeExceeded, InvalidParameterValue, MissingParameterValue, quoted
 from wps_server.operations import Execute, InputSpec, OutputSpec
 from wps_server.process import (
     BoundingBox,
@@ -30,7 +30,12 @@ from wps_server.process import (
     ProcessInputs,
 )
 from wps_server.references import check_reference, fetch
+from wps_server.spelling import did_you_mean
 
+# one line that starts as a path or URL does: content that was meant as a reference
+_LOOKS_LIKE_REFERENCE = re.compile(
+    r"^\s*(?:/|\.{1,2}/|~/|[A-Za-z]:[\\/]|(?:file|https?|s3|ftp)://)[^\n<>{}]*\s*$"
+)
 _CRS_FORMS = (
     re.compile(r"^EPSG:(\d+)$", re.IGNORECASE),
     re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]*:(\d+)$", re.IGNORECASE),
@@ -75,17 +80,22 @@ def check_execute(process: Process, request: Execute, policy: InputPolicy) -> No
     counts = Counter(spec.identifier for spec in request.inputs)
     for identifier in counts:
         if process.input(identifier) is None:
-            known = ", ".join(i.identifier for i in process.inputs) or "none"
+            names = [i.identifier for i in process.inputs]
             raise InvalidParameterValue(
-                f"process {process.identifier} has no input {identifier!r} (inputs: {known})", identifier
+                f"process {process.identifier} has no input {quoted(identifier)}"
+                f"{did_you_mean(identifier, names)} (inputs: {', '.join(names) or 'none'})",
+                identifier,
             )
     for definition in process.inputs:
         count = counts.get(definition.identifier, 0)
         missing_default = not (isinstance(definition, LiteralInput) and definition.default is not None)
         if count < definition.min_occurs and missing_default:
-            raise MissingParameterValue(
-                f"input {definition.identifier} is required ({definition.title})", definition.identifier
+            needed = (
+                f"takes at least {definition.min_occurs} values, got {count}"
+                if count
+                else f"is required ({definition.title})"
             )
+            raise MissingParameterValue(f"input {definition.identifier} {needed}", definition.identifier)
         if count > definition.max_occurs:
             raise InvalidParameterValue(
                 f"input {definition.identifier} takes at most {definition.max_occurs} value(s), got {count}",
@@ -104,9 +114,10 @@ def check_execute(process: Process, request: Execute, policy: InputPolicy) -> No
 def check_output(process: Process, spec: OutputSpec) -> None:
     definition = process.output(spec.identifier)
     if definition is None:
-        known = ", ".join(o.identifier for o in process.outputs)
+        names = [o.identifier for o in process.outputs]
         raise InvalidParameterValue(
-            f"process {process.identifier} has no output {spec.identifier!r} (outputs: {known})",
+            f"process {process.identifier} has no output {quoted(spec.identifier)}"
+            f"{did_you_mean(spec.identifier, names)} (outputs: {', '.join(names)})",
             spec.identifier,
         )
     if isinstance(definition, ComplexOutput):
@@ -188,6 +199,14 @@ def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy)
     if spec.encoding and spec.encoding.lower() not in {"utf-8", "utf8"}:
         raise InvalidParameterValue(
             f"encoding {spec.encoding!r} is not supported (base64 or UTF-8)", spec.identifier
+        )
+    if spec.xml is None and len(data) <= 4096 and _LOOKS_LIKE_REFERENCE.match(data.decode(errors="replace")):
+        raise InvalidParameterValue(
+            f"input {spec.identifier} came as content, but {quoted(data.decode(errors='replace'))} looks "
+            "like a path or URL: send it as a reference (a file:// or http(s):// URL: xlink:href in "
+            'WPS XML, @xlink:href= in KVP, {"href": ...} in OGC API, ComplexDataInput("file:///...") '
+            "in OWSLib)",
+            spec.identifier,
         )
     return data
 

@@ -93,7 +93,7 @@ class WPSService:
         )
         for identifier in identifiers:
             if identifier not in self.processes:
-                raise InvalidParameterValue(f"there is no process {identifier!r}", "identifier")
+                raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
         key = ("describe", ",".join(identifiers))
         cached = self._cache.get(key)
         if cached is None:
@@ -108,7 +108,7 @@ class WPSService:
     def process(self, identifier: str) -> Process:
         process = self.processes.get(identifier)
         if process is None:
-            raise InvalidParameterValue(f"there is no process {identifier!r}", "identifier")
+            raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
         return process
 
     def _execute(self, request: Execute, url: str) -> Reply:

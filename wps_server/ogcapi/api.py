@@ -198,7 +198,7 @@ class ProcessesAPI:
     def _process(self, identifier: str) -> Process:
         process = self.engine.process(identifier)
         if process is None:
-            raise no_such_process(identifier)
+            raise no_such_process(self.engine.unknown_process(identifier))
         return process
 
     def _job(self, job_id: str) -> Job:

@@ -41,8 +41,8 @@ class ApiError(Exception):
         return problem
 
 
-def no_such_process(identifier: str) -> ApiError:
-    return ApiError(404, NO_SUCH_PROCESS, "No such process", f"there is no process {identifier!r}")
+def no_such_process(message: str) -> ApiError:
+    return ApiError(404, NO_SUCH_PROCESS, "No such process", message)
 
 
 def no_such_job(job_id: str, why: str = "") -> ApiError:

@@ -129,7 +129,7 @@ class WPS2Service:
         )
         for identifier in identifiers:
             if identifier not in self._offerings:
-                raise NoSuchProcess(f"there is no process {identifier!r}", identifier)
+                raise NoSuchProcess(self.engine.unknown_process(identifier), identifier)
         return documents.process_offerings(
             etree.fromstring(etree.tostring(self._offerings[i])) for i in identifiers
         )
@@ -137,7 +137,7 @@ class WPS2Service:
     def _process(self, identifier: str) -> Process:
         process = self.engine.process(identifier)
         if process is None:
-            raise NoSuchProcess(f"there is no process {identifier!r}", identifier)
+            raise NoSuchProcess(self.engine.unknown_process(identifier), identifier)
         return process
 
     def _execute(self, request: Execute, url: str) -> Reply:
