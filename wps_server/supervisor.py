@@ -41,6 +41,25 @@ PID_FILE = "serve.pid"
 _PR_SET_PDEATHSIG = 1
 
 
+# Dask's logging (its "new style", a dictConfig) with the JSON formatter, for every process serve starts
+DASK_JSON_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "wps_server.logs.JsonFormatter"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    },
+    "loggers": {
+        "distributed": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "distributed.client": {"level": "WARNING"},
+        "bokeh": {"level": "ERROR"},
+        "tornado": {"level": "CRITICAL"},
+        "tornado.application": {"level": "ERROR"},
+    },
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+}
+
+
 class AlreadyServing(Exception):
     """Another ``serve`` (or another program) holds what this one needs; the message names it."""
 
@@ -110,6 +129,9 @@ class Supervisor:
         self.env = dict(os.environ)
         if config_files:
             self.env["PYWPS_CFG"] = os.pathsep.join(str(Path(f).absolute()) for f in config_files)
+        self.json_logs = settings.log_format == "json"
+        if self.json_logs and "DASK_LOGGING" not in self.env:  # Dask's own lines as JSON too
+            self.env["DASK_LOGGING"] = repr(DASK_JSON_LOGGING)
         self._stopping = False
         self._guardian: subprocess.Popen[str] | None = None
         self.pid_file = settings.data_dir / PID_FILE
@@ -246,6 +268,8 @@ class Supervisor:
                     "0",
                     "--scheduler-file",
                     str(scheduler_file),
+                    "--preload",
+                    "wps_server.dask_preload",
                     *dashboard,
                 ],
                 env,
@@ -269,6 +293,8 @@ class Supervisor:
                     "--local-directory",
                     str(space),
                     "--no-dashboard",
+                    "--preload",
+                    "wps_server.dask_preload",
                     "--name",
                     "local",
                 ],
@@ -297,8 +323,11 @@ class Supervisor:
             "120",
             "--access-logfile",
             "-",
+            "--access-logformat",
+            '%(h)s "%(r)s" %(s)s %(b)s bytes %(M)s ms',
             "--log-level",
             "warning",
+            *(["--logger-class", "wps_server.gunicorn_logging.JsonLogger"] if self.json_logs else []),
             "wps_server.wsgi:app",
         ]
 
