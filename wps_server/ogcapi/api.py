@@ -236,8 +236,8 @@ class ProcessesAPI:
         results: dict[str, Any] = {}
         for record in self.engine.selected_outputs(job):
             spec = requested.get(record.identifier)
-            if record.kind == "complex" and spec is not None and spec.as_reference:
-                href = f"{root}/outputs/{job.id}/{record.file}"
+            if record.kind == "complex" and (record.href or (spec is not None and spec.as_reference)):
+                href = record.href or f"{root}/outputs/{job.id}/{record.file}"
                 results[record.identifier] = {"href": href, "type": record.mime_type}
             else:
                 results[record.identifier] = self._value(job, record)
