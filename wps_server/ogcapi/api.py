@@ -283,9 +283,9 @@ def _failure(job: Job) -> ApiError:
 
 def _typed_literal(text: str, data_type: str | None) -> Any:
     try:
-        if data_type == "integer":
+        if data_type in {"integer", "nonNegativeInteger", "positiveInteger"}:
             return int(text)
-        if data_type == "float":
+        if data_type in {"float", "scale", "angle"}:
             return float(text)
     except ValueError:
         return text
