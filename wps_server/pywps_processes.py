@@ -311,7 +311,9 @@ class PyWPSHandler:
                 ) from None
             if values:
                 given[source.identifier] = deque(values, maxlen=source.max_occurs)
-            elif source._default is not None:  # PyWPS's Service hands the definition's default over
+            elif source._default is not None and source._default_type != basic.SOURCE_TYPE.URL:
+                # PyWPS's Service hands the definition's default over (a URL default it would fetch
+                # unchecked: such an input is left without a value here)
                 if isinstance(source, pywps.ComplexInput) and not source.data_set:
                     source._set_default_value()
                 given[source.identifier] = [source.clone()]

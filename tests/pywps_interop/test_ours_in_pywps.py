@@ -82,7 +82,7 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def scheduler_port() -> Iterator[int]:
-    with dask_cluster_processes() as port:
+    with dask_cluster_processes(threads=2) as port:
         yield port
 
 
