@@ -40,6 +40,7 @@ class RunContext:
     clusters: JobClusters | None = None
     record_cost: Callable[[Mapping[str, Any]], None] = lambda cost: None
     requested_outputs: frozenset[str] = frozenset()
+    by_reference: frozenset[str] = frozenset()
     costs: list[Mapping[str, Any]] = field(default_factory=list)
     _percent: int = field(default=0, init=False)
     _dismissed: bool = field(default=False, init=False)
@@ -94,6 +95,7 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
     context.requested_outputs = frozenset(
         o.identifier for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))
     )
+    context.by_reference = frozenset(o.identifier for o in request.outputs if o.as_reference)
     try:
         inputs = materialise(process, job.request, settings.inputs, context.workdir)
         values = process.handler(inputs, context)

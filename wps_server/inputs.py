@@ -11,7 +11,7 @@ import binascii
 import math
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from wps_server.config import InputPolicy
@@ -28,6 +28,7 @@ from wps_server.process import (
     LiteralInput,
     Process,
     ProcessInputs,
+    ValueRange,
 )
 from wps_server.references import check_reference, fetch
 from wps_server.spelling import did_you_mean
@@ -36,6 +37,7 @@ from wps_server.spelling import did_you_mean
 _LOOKS_LIKE_REFERENCE = re.compile(
     r"^\s*(?:/|\.{1,2}/|~/|[A-Za-z]:[\\/]|(?:file|https?|s3|ftp)://)[^\n<>{}]*\s*$"
 )
+_INTEGERS = {"integer": -(2**63), "nonNegativeInteger": 0, "positiveInteger": 1}
 _CRS_FORMS = (
     re.compile(r"^EPSG:(\d+)$", re.IGNORECASE),
     re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]*:(\d+)$", re.IGNORECASE),
@@ -153,6 +155,7 @@ def _check_input(process: Process, spec: InputSpec, policy: InputPolicy) -> None
 def materialise(process: Process, request: Execute, policy: InputPolicy, workdir: Path) -> ProcessInputs:
     """Checked values for the handler; inline data is written and references fetched into ``workdir``."""
     values: dict[str, list[InputValue]] = {}
+    texts: dict[str, list[str]] = {}
     folder = workdir / "inputs"
     for index, spec in enumerate(request.inputs):
         definition = process.input(spec.identifier)
@@ -160,6 +163,7 @@ def materialise(process: Process, request: Execute, policy: InputPolicy, workdir
         value: InputValue
         if isinstance(definition, LiteralInput):
             value = literal_value(definition, spec)
+            texts.setdefault(spec.identifier, []).append(spec.value or "")
         elif isinstance(definition, BoundingBoxInput):
             value = bounding_box(definition, spec)
         else:
@@ -179,7 +183,7 @@ def materialise(process: Process, request: Execute, policy: InputPolicy, workdir
         if isinstance(definition, LiteralInput) and missing and definition.default is not None:
             values[definition.identifier] = [definition.default]
     asked = (*request.outputs, *([request.raw_output] if request.raw_output else []))
-    return ProcessInputs(values, {o.identifier: o.mime_type for o in asked if o.mime_type})
+    return ProcessInputs(values, {o.identifier: o.mime_type for o in asked if o.mime_type}, texts)
 
 
 def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy) -> bytes:
@@ -211,7 +215,9 @@ def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy)
     return data
 
 
-def literal_value(definition: LiteralInput, spec: InputSpec) -> str | int | float | bool | datetime:
+def literal_value(
+    definition: LiteralInput, spec: InputSpec
+) -> str | int | float | bool | datetime | date | time:
     """Convert and range-check one literal value."""
     name = spec.identifier
     if spec.href:
@@ -219,27 +225,45 @@ def literal_value(definition: LiteralInput, spec: InputSpec) -> str | int | floa
     text = (spec.value or "").strip()
     if text == "" and definition.data_type != "string":
         raise MissingParameterValue(f"input {name} is empty", name)
-    value: str | int | float | bool | datetime
+    value: str | int | float | bool | datetime | date | time
     try:
         value = _convert(definition.data_type, text)
     except ValueError:
         raise InvalidParameterValue(
             f"input {name} must be of type {definition.data_type}, not {text[:80]!r}", name
         ) from None
-    if definition.allowed_values and value not in definition.allowed_values:
+    ranges = definition.all_ranges()
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if value in definition.allowed_values or not (definition.allowed_values or ranges):
+        return value
+    if not number and not definition.allowed_values:
+        return value  # ranges bound numbers only
+    if number and any(r.contains(value) for r in ranges):  # type: ignore[arg-type]
+        return value
+    if not ranges:
         allowed = ", ".join(map(str, definition.allowed_values))
         raise InvalidParameterValue(f"input {name} must be one of {allowed}, not {text[:80]!r}", name)
-    if definition.value_range and isinstance(value, int | float) and not isinstance(value, bool):
-        low, high = definition.value_range
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise InvalidParameterValue(f"input {name} must lie between {low} and {high}, not {value}", name)
-    return value
+    if len(ranges) == 1 and not definition.allowed_values and not ranges[0].spacing:
+        low, high = ranges[0].minimum, ranges[0].maximum
+        raise InvalidParameterValue(f"input {name} must lie between {low} and {high}, not {value}", name)
+    allowed = ", ".join([*map(str, definition.allowed_values), *map(_range_text, ranges)])
+    raise InvalidParameterValue(f"input {name} must be one of {allowed}, not {text[:80]!r}", name)
 
 
-def _convert(data_type: str, text: str) -> str | int | float | bool | datetime:
-    if data_type == "integer":
-        return int(text)
-    if data_type == "float":
+def _range_text(allowed: ValueRange) -> str:
+    low = "(" if allowed.closure in {"open", "open-closed"} else "["
+    high = ")" if allowed.closure in {"open", "closed-open"} else "]"
+    step = f" in steps of {allowed.spacing}" if allowed.spacing else ""
+    return f"{low}{allowed.minimum}, {allowed.maximum}{high}{step}"
+
+
+def _convert(data_type: str, text: str) -> str | int | float | bool | datetime | date | time:
+    if data_type in _INTEGERS:
+        whole = int(text)
+        if whole < _INTEGERS[data_type]:
+            raise ValueError(text)
+        return whole
+    if data_type in {"float", "scale", "angle"}:
         number = float(text)
         if not math.isfinite(number):
             raise ValueError(text)
@@ -251,6 +275,10 @@ def _convert(data_type: str, text: str) -> str | int | float | bool | datetime:
     if data_type == "dateTime":
         moment = datetime.fromisoformat(text)
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if data_type == "date":
+        return date.fromisoformat(text)
+    if data_type == "time":
+        return time.fromisoformat(text)
     return text
 
 

@@ -12,7 +12,7 @@ import re
 from lxml import etree
 
 from wps_server.config import Metadata
-from wps_server.process import LiteralInput
+from wps_server.process import LiteralInput, MetadataLink
 from wps_server.results import literal_text
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -25,6 +25,13 @@ XS_TYPE_NAMES = {
     "boolean": "boolean",
     "dateTime": "dateTime",
     "anyURI": "anyURI",
+    "date": "date",
+    "time": "time",
+    "nonNegativeInteger": "nonNegativeInteger",
+    "positiveInteger": "positiveInteger",
+    # OWS measure types, named as PyWPS names them
+    "scale": "scale",
+    "angle": "angle",
 }
 
 
@@ -79,17 +86,27 @@ def service_provider(root: etree._Element, ows: str, xlink: str, meta: Metadata)
 
 
 def allowed_values(parent: etree._Element, ows: str, definition: LiteralInput) -> None:
-    """ows:AllowedValues from the definition's values and closed range."""
+    """ows:AllowedValues from the definition's values and ranges."""
     allowed = sub(parent, ows, "AllowedValues")
     for value in definition.allowed_values:
         sub(allowed, ows, "Value", literal_text(value))
-    if definition.value_range:
-        low, high = definition.value_range
-        rng = sub(allowed, ows, "Range", **{q(ows, "rangeClosure"): "closed"})
-        if low is not None:
-            sub(rng, ows, "MinimumValue", literal_text(low))
-        if high is not None:
-            sub(rng, ows, "MaximumValue", literal_text(high))
+    for bounds in definition.all_ranges():
+        rng = sub(allowed, ows, "Range", **{q(ows, "rangeClosure"): bounds.closure})
+        if bounds.minimum is not None:
+            sub(rng, ows, "MinimumValue", literal_text(bounds.minimum))
+        if bounds.maximum is not None:
+            sub(rng, ows, "MaximumValue", literal_text(bounds.maximum))
+        if bounds.spacing:
+            sub(rng, ows, "Spacing", literal_text(bounds.spacing))
+
+
+def ows_metadata(parent: etree._Element, ows: str, xlink: str, links: tuple[MetadataLink, ...]) -> None:
+    """ows:Metadata elements, each with its xlink title, href and role when it has them."""
+    for link in links:
+        attributes = {q(xlink, "title"): link[0], q(xlink, "href"): link[1] or None}
+        if len(link) > 2:
+            attributes[q(xlink, "role")] = link[2] or None
+        sub(parent, ows, "Metadata", **attributes)
 
 
 def embed_content(element: etree._Element, content: bytes, mime_type: str | None) -> None:

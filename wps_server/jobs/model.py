@@ -40,6 +40,7 @@ class OutputRecord:
     lower: tuple[float, ...] = ()
     upper: tuple[float, ...] = ()
     crs: str | None = None
+    href: str | None = None  # a complex output the process left elsewhere: its URL, returned by reference
 
 
 @dataclass(frozen=True)

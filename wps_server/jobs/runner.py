@@ -28,6 +28,7 @@ from wps_server.execution import RunContext, remove_outputs, run_job
 from wps_server.jobs.model import Job, Status
 from wps_server.jobs.store import JobStore
 from wps_server.process import Process
+from wps_server.registry import entries, entry_module
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,13 @@ class PeriodicTask:
 
 
 def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
-    """The tasks offered by the module of ``[server] processes``: its ``periodic_tasks(settings)``,
-    when it has one (a module of processes that need no upkeep has none)."""
-    module = importlib.import_module(settings.processes.partition(":")[0])
-    factory = getattr(module, "periodic_tasks", None)
-    return [] if factory is None else list(factory(settings))
+    """The tasks offered by the modules of ``[server] processes``: each one's
+    ``periodic_tasks(settings)``, when it has one (a module of processes that need no upkeep has none)."""
+    tasks: list[PeriodicTask] = []
+    for name in dict.fromkeys(entry_module(entry) for entry in entries(settings)):
+        factory = getattr(importlib.import_module(name), "periodic_tasks", None)
+        tasks += [] if factory is None else list(factory(settings))
+    return tasks
 
 
 class Runner:

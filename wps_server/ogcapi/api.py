@@ -236,8 +236,8 @@ class ProcessesAPI:
         results: dict[str, Any] = {}
         for record in self.engine.selected_outputs(job):
             spec = requested.get(record.identifier)
-            if record.kind == "complex" and spec is not None and spec.as_reference:
-                href = f"{root}/outputs/{job.id}/{record.file}"
+            if record.kind == "complex" and (record.href or (spec is not None and spec.as_reference)):
+                href = record.href or f"{root}/outputs/{job.id}/{record.file}"
                 results[record.identifier] = {"href": href, "type": record.mime_type}
             else:
                 results[record.identifier] = self._value(job, record)
@@ -283,9 +283,9 @@ def _failure(job: Job) -> ApiError:
 
 def _typed_literal(text: str, data_type: str | None) -> Any:
     try:
-        if data_type == "integer":
+        if data_type in {"integer", "nonNegativeInteger", "positiveInteger"}:
             return int(text)
-        if data_type == "float":
+        if data_type in {"float", "scale", "angle"}:
             return float(text)
     except ValueError:
         return text
