@@ -256,7 +256,7 @@ def _run_per_job(
     deadline = Deadline.after(
         profile.start_timeout_seconds, f"the {profile.kind} cluster of profile {profile.name!r}"
     )
-    tags = job_tags(job_id, job.deployment)
+    tags = job_tags(job_id, job.deployment) if profile.kind in TAGGED_KINDS else None
     try:
         try:
             job.starting = StartingCluster.new()

@@ -62,8 +62,7 @@ class ClusterRegistry:
     """The directory of :class:`ClusterRecord` files."""
 
     def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = Path(directory)  # made with the first record: reading creates nothing
 
     @property
     def deployment(self) -> str:
@@ -73,6 +72,7 @@ class ClusterRegistry:
         (:mod:`cluster.cloud_tags`) touches only the machines of this deployment.
         """
         path = self.directory / "deployment"
+        self.directory.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -118,6 +118,7 @@ class ClusterRegistry:
 
     def write(self, record: ClusterRecord) -> None:
         """Store ``record`` atomically (also used to import records from elsewhere)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(record.record_id)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(record), indent=1), encoding="utf-8")

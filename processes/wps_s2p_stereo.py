@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cluster.estimate import predict
 from processes.s2p import errors
 from processes.s2p.graph import expected_task_durations, run_stereo
 from processes.s2p.products import write_products
+from processes.s2p.steps import job_log
 from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
 from wps_server.config import Settings
 from wps_server.errors import ProcessError
@@ -78,6 +80,12 @@ def process(settings: Settings) -> Process:
                 (REPORT,),
                 "Inputs, tiles, per-stage times, retries, worker-seconds, cluster, cost (measured and predicted).",
             ),
+            ComplexOutput(
+                "log",
+                "S2P's log",
+                (FORMATS["text"],),
+                "What S2P and its programs printed, step by step (kept out of the server's log).",
+            ),
         ),
     )
 
@@ -115,7 +123,11 @@ def _stereo(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapp
         quicklook=not wanted or "quicklook" in wanted,
     )
     report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles)}
-    outputs: dict[str, Any] = {"dsm": products.dsm, "report": json.dumps(report, indent=2, default=str)}
+    outputs: dict[str, Any] = {
+        "dsm": products.dsm,
+        "report": json.dumps(report, indent=2, default=str),
+        "log": job_log(Path(result.plan.job_dir)),
+    }
     if products.quicklook is not None:
         outputs["quicklook"] = products.quicklook
     if products.point_cloud is not None:

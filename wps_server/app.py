@@ -13,7 +13,7 @@ from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.database import make_engine
 from wps_server.engine import Engine
-from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported
+from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported, quoted
 from wps_server.jobs.store import JobStore
 from wps_server.ogcapi import blueprint as ogcapi
 from wps_server.process import Process
@@ -39,6 +39,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     service = WPSService(engine)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_size
+    app.url_map.merge_slashes = False  # an id or a name with "//" is not found, not redirected
     app.extensions["wps"] = service
     wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
     ogcapi.register(app, engine, settings)
@@ -68,12 +69,13 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.get("/outputs/<job_id>/<name>")
     def outputs(job_id: str, name: str) -> Response:
+        missing = NoSuchJob(f"there is no output {quoted(job_id + '/' + name)}", "href")
         if not _UUID.match(job_id) or not _SAFE_NAME.match(name):
-            return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+            return reply(service.error(missing))
         try:
             return send_from_directory(settings.outputs_dir / job_id, name, max_age=3600)
         except NotFound:
-            return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+            return reply(service.error(missing))
 
     @app.get("/health")
     def health() -> tuple[Response, int]:
@@ -114,7 +116,11 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.errorhandler(NotFound)
     def not_found(exc: HTTPException) -> Response | HTTPException:
-        return ogcapi.http_problem(exc) if ogcapi.owns(request.path) else exc
+        if ogcapi.owns(request.path):
+            return ogcapi.http_problem(exc)
+        if request.path.startswith(("/wps/status/", "/outputs/")):  # an id or a name with a slash
+            return reply(service.error(NoSuchJob(f"there is no job or output at {quoted(request.path)}")))
+        return exc
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: HTTPException) -> Response:

@@ -46,7 +46,7 @@ from .plan import (
     load_job_config,
 )
 from .ransac_seed import reset_ransac_generator
-from .s2p_state import S2P_LOCK, install_config
+from .s2p_state import S2P_LOCK, install_config, tool_output
 from .watchdog import StepInterrupted, StepWatchdog
 
 _LOCK_POLL_SECONDS = 0.2
@@ -140,8 +140,12 @@ def _job_config(call: StepCall) -> dict[str, Any]:
 # --------------------------------------------------------------------------- completion markers
 
 
+def _markers_dir_of(job_dir: Path) -> Path:
+    return job_dir / MARKERS_DIRNAME
+
+
 def _markers_dir(call: StepCall) -> Path:
-    return Path(call.job_dir) / MARKERS_DIRNAME
+    return _markers_dir_of(Path(call.job_dir))
 
 
 def _marker_path(call: StepCall) -> Path:
@@ -405,7 +409,7 @@ def _run_s2p(call: StepCall) -> float:
         if call.stage is Stage.POINTING:
             reset_ransac_generator()  # same SIFT filtering whatever this worker ran before
         try:
-            with watchdog:
+            with watchdog, tool_output(_markers_dir(call) / f"{call.name}.log"):
                 _STEP_FUNCTIONS[call.stage](call, cfg)
         except TileFailedError:
             raise
@@ -422,6 +426,15 @@ def _run_s2p(call: StepCall) -> float:
         after = _snapshot(scope)
         _write_marker(call, [p for p, state in after.items() if before.get(p) != state], seconds)
     return seconds
+
+
+def job_log(job_dir: Path) -> str:
+    """What S2P and its programs printed in a job, step by step in the order the steps ran (steps
+    that printed nothing left out), with the job's folder left out of the paths."""
+    logs = sorted(_markers_dir_of(job_dir).glob("*.log"), key=lambda p: (p.stat().st_mtime, p.name))
+    texts = ((log.stem, log.read_text(errors="replace").strip()) for log in logs)
+    told = "".join(f"== {step} ==\n{text}\n\n" for step, text in texts if text)
+    return told.replace(f"{job_dir}/", "")
 
 
 def run_step(call: StepCall, *dependencies: object) -> StepReport:
