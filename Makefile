@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := build-essential python3-dev python3-venv libgdal-dev libfftw3-dev gdal-bin proj-data
 # Debian's PyQGIS drives the QGIS interoperability tests (offscreen, with Debian's own python3).
-TEST_PACKAGES := python3-qgis python3-owslib
+# sshd, SLURM (with munge) and iproute2 (loopback in a network namespace) are the per-job cluster tests'
+# engines: the tests start them with their own configuration, on loopback only (tests/engines).
+TEST_PACKAGES := python3-qgis python3-owslib openssh-server slurm-wlm munge iproute2
 S2P_VERSION := 1.0b25
 TEST_DATABASE := postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=

@@ -52,3 +52,26 @@ class ClusterCloseError(ClusterError):
 
 class CalibrationError(ClusterError):
     """A calibration file or run report cannot be used for estimates."""
+
+
+class ClusterStartCancelled(ClusterError):
+    """The job was cancelled while its per-job cluster was starting; what had started is torn down."""
+
+
+class WorkerSoftwareError(ClusterStartError):
+    """The workers of a cluster do not run the server's software (project, S2P, Dask, Python, GDAL).
+
+    ``differences`` maps each worker to what differs on it, one ``name: worker has X, server has Y``
+    text per package.
+    """
+
+    def __init__(self, profile: str, differences: dict[str, list[str]]) -> None:
+        self.profile = profile
+        self.differences = differences
+        shown = sorted(differences.items())[:3]
+        parts = [f"{worker}: {'; '.join(items)}" for worker, items in shown]
+        more = f" (and {len(differences) - 3} more workers)" if len(differences) > 3 else ""
+        super().__init__(
+            f"the workers of cluster profile {profile!r} do not run the server's software: "
+            f"{' | '.join(parts)}{more}. Start them from the server's image or environment"
+        )

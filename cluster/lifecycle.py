@@ -1,10 +1,15 @@
 """Open a Dask cluster for a job and always close it; sweep the ones a dead process left behind.
 
 * Per-job profiles (``shared: false``: cloud, batch, Kubernetes, SSH, or a private LocalCluster) get a
-  cluster of their own, recorded in a :class:`~cluster.registry.ClusterRegistry` while open and closed
-  when the job leaves the ``with`` block, whether it succeeded, raised, or was cancelled
-  (``KeyboardInterrupt``/``SystemExit``/any exception thrown into it). A process killed outright
-  (SIGKILL) cannot close anything: :func:`sweep_orphans` does it later from the registry.
+  cluster of their own, started within the profile's ``start_timeout_seconds`` (:mod:`cluster.startup`),
+  recorded in a :class:`~cluster.registry.ClusterRegistry` while open and closed when the job leaves the
+  ``with`` block, whether it succeeded, raised, or was cancelled (``KeyboardInterrupt``/``SystemExit``/
+  any exception thrown into it, or ``cancelled()`` turning true while it starts). Its cloud machines
+  carry the job's tags (:mod:`cluster.cloud_tags`). A process killed outright (SIGKILL) cannot close
+  anything: :func:`sweep_orphans` does it later from the registry, and
+  :func:`cluster.cloud_tags.sweep_tagged` from the provider's tags.
+* Before the job gets its client, the workers' software is compared with the server's
+  (:mod:`cluster.worker_software`): a difference fails the job before its first task.
 * Shared profiles (``local``, ``scheduler``) connect a Client to one cluster kept for the process
   (:class:`SharedClusters`); a shared LocalCluster adapts between the profile's min and max workers,
   so it shrinks back to ``min_workers`` when idle.
@@ -29,14 +34,17 @@ from typing import Any, Literal
 import dask.config
 from distributed import Client
 
+from cluster.cloud_tags import TAGGED_KINDS, job_tags, remove_job_machines
 from cluster.cost import fetch_events, install_collector
-from cluster.errors import ClusterCloseError, ClusterStartError
+from cluster.errors import ClusterCloseError, ClusterStartCancelled, ClusterStartError
 from cluster.events import JobEventLog
 from cluster.monitors import QUIET_MONITORS
 from cluster.profiles import ClusterProfile
 from cluster.registry import ClusterRecord, ClusterRegistry, process_alive
 from cluster.sizing import apply_task_durations, duration_config
+from cluster.startup import Deadline, StartingCluster, start, wait_for_first_worker
 from cluster.upstream import CLOUD_VM_KINDS, cluster_kwargs, cluster_name, resolve_upstream
+from cluster.worker_software import check_workers
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +53,24 @@ CONNECT_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 300.0
 
 
-def build_cluster(profile: ClusterProfile, n_workers: int, job_id: str, *, asynchronous: bool = False) -> Any:
+def build_cluster(
+    profile: ClusterProfile,
+    n_workers: int,
+    job_id: str,
+    *,
+    asynchronous: bool = False,
+    tags: Mapping[str, str] | None = None,
+) -> Any:
     """Construct the upstream cluster object of a profile (it starts unless ``asynchronous``).
+
+    ``tags`` go on the machines of cloud kinds that take them.
 
     ``profile.dask_config`` is set in the global dask config and left there: upstream classes keep
     references into the live config and read tokens from it when they start and close. Call this
     inside :func:`restored_dask_config` (``open_cluster`` does) to undo it afterwards.
     """
     factory = resolve_upstream(profile.kind)
-    kwargs = cluster_kwargs(profile, n_workers, job_id)
+    kwargs = cluster_kwargs(profile, n_workers, job_id, tags=tags)
     dask.config.set(dict(profile.dask_config))
     return factory(**kwargs, asynchronous=asynchronous)
 
@@ -121,8 +138,14 @@ def open_cluster(
     events: JobEventLog | None = None,
     task_durations: Mapping[str, float] | None = None,
     close_timeout: float = CLOSE_TIMEOUT_S,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Iterator[Client]:
     """A Client on a cluster for ``job_id``, closed (per-job) or released (shared) on exit.
+
+    A per-job cluster that has no worker within the profile's ``start_timeout_seconds`` raises
+    :class:`ClusterStartError`, and :class:`ClusterStartCancelled` if ``cancelled()`` turns true
+    while it starts; either way what had started is torn down first. Workers whose software differs
+    from the server's raise :class:`~cluster.errors.WorkerSoftwareError` (a ClusterStartError).
 
     ``n_workers`` sizes a per-job cluster (capped by the profile); a shared cluster adapts on its own.
     ``events`` receives the job's cluster events for :func:`cluster.cost.compute_cost`, also when
@@ -140,7 +163,11 @@ def open_cluster(
     updates = {**QUIET_MONITORS, **profile.dask_config, **(duration_config(durations) if durations else {})}
     with restored_dask_config(updates):
         yield from _run_per_job(
-            profile, n_workers, job_id, requested_at, registry, events, durations, close_timeout
+            _PerJob(profile, job_id, requested_at, registry, events),
+            n_workers,
+            durations,
+            close_timeout,
+            cancelled,
         )
 
 
@@ -175,6 +202,7 @@ def _run_shared(
     events: JobEventLog | None,
     durations: Mapping[str, float],
 ) -> Iterator[Client]:
+    check_workers(client, profile.name)
     if durations:
         apply_task_durations(client, durations)
     if events is not None:
@@ -204,31 +232,49 @@ class _PerJob:
     requested_at: float
     registry: ClusterRegistry | None
     events: JobEventLog | None
-    cluster: Any = None
+    starting: StartingCluster | None = None
     client: Client | None = None
     record: ClusterRecord | None = None
 
+    @property
+    def cluster(self) -> Any:
+        return None if self.starting is None else self.starting.cluster
+
+    @property
+    def deployment(self) -> str:
+        return self.registry.deployment if self.registry is not None else "unregistered"
+
 
 def _run_per_job(
-    profile: ClusterProfile,
+    job: _PerJob,
     n_workers: int,
-    job_id: str,
-    requested_at: float,
-    registry: ClusterRegistry | None,
-    events: JobEventLog | None,
     durations: Mapping[str, float],
     close_timeout: float,
+    cancelled: Callable[[], bool],
 ) -> Iterator[Client]:
-    job = _PerJob(profile, job_id, requested_at, registry, events)
+    profile, job_id = job.profile, job.job_id
+    deadline = Deadline.after(
+        profile.start_timeout_seconds, f"the {profile.kind} cluster of profile {profile.name!r}"
+    )
+    tags = job_tags(job_id, job.deployment) if profile.kind in TAGGED_KINDS else None
     try:
         try:
-            job.cluster = build_cluster(profile, n_workers, job_id)
+            job.starting = StartingCluster.new()
+            start(
+                job.starting,
+                lambda: build_cluster(profile, n_workers, job_id, asynchronous=True, tags=tags),
+                deadline,
+                cancelled,
+            )
+        except (ClusterStartError, ClusterStartCancelled):
+            raise
         except Exception as exc:
+            reason = " ".join(str(exc).split())  # upstream errors quote commands' output over many lines
             raise ClusterStartError(
-                f"cannot start a {profile.kind} cluster for profile {profile.name!r}: {exc}"
+                f"cannot start a {profile.kind} cluster for profile {profile.name!r}: {reason}"
             ) from exc
-        if registry is not None:
-            job.record = registry.register(
+        if job.registry is not None:
+            job.record = job.registry.register(
                 job_id=job_id,
                 profile=profile.name,
                 kind=profile.kind,
@@ -237,10 +283,13 @@ def _run_per_job(
                 namespace=getattr(job.cluster, "namespace", None) if profile.kind == "kubernetes" else None,
             )
         client = job.client = Client(job.cluster, timeout=CONNECT_TIMEOUT_S)
+        if n_workers > 0:
+            wait_for_first_worker(client, deadline, cancelled)
+        check_workers(client, profile.name)
         if durations:  # remote schedulers (Kubernetes, SSH) do not see this process's config
             apply_task_durations(client, durations)
-        if events is not None:
-            _guard(events, "install", lambda: install_collector(client, job_id))
+        if job.events is not None:
+            _guard(job.events, "install", lambda: install_collector(client, job_id))
         yield client
     except BaseException:
         _teardown(job, close_timeout, raise_on_error=False)
@@ -251,7 +300,8 @@ def _run_per_job(
 def _teardown(job: _PerJob, close_timeout: float, *, raise_on_error: bool) -> None:
     """Collect events, close the client, then the cluster, whatever happens in the steps before.
 
-    Raises :class:`ClusterCloseError` only with ``raise_on_error`` (the job itself did not raise).
+    Machines of a cloud kind swept by tags that the upstream close left are terminated. Raises
+    :class:`ClusterCloseError` only with ``raise_on_error`` (the job itself did not raise).
     """
     collected = None
     close_error: BaseException | None = None
@@ -272,24 +322,38 @@ def _teardown(job: _PerJob, close_timeout: float, *, raise_on_error: bool) -> No
         except Exception:
             log.exception("closing the client of job %s failed", job.job_id)
         finally:
-            if job.cluster is not None:
+            if job.starting is not None:
                 try:
-                    job.cluster.close(timeout=close_timeout)
+                    job.starting.close(close_timeout)
                 except BaseException as exc:  # KeyboardInterrupt too: the record stays for the sweep
                     close_error = exc
                     log.exception("closing the cluster of job %s failed; left for the sweep", job.job_id)
+                close_error = _remove_left_machines(job) or close_error
     closed_at = time.time()
     if job.events is not None:
         if collected is not None:
             job.events.events = replace(collected, closed_at=closed_at)
         elif job.events.error is None:
-            job.events.error = "the cluster never started" if job.cluster is None else "no events collected"
+            never = job.starting is None or not job.starting.started
+            job.events.error = "the cluster never started" if never else "no events collected"
     if close_error is None and job.record is not None and job.registry is not None:
         job.registry.remove(job.record)
     if close_error is not None and raise_on_error:
         raise ClusterCloseError(
             f"the {job.profile.kind} cluster of job {job.job_id} did not close: {close_error}"
         ) from close_error
+
+
+def _remove_left_machines(job: _PerJob) -> Exception | None:
+    """Terminate the job's cloud machines the upstream close left running; the error, if any."""
+    if job.profile.kind not in TAGGED_KINDS:
+        return None
+    try:
+        remove_job_machines(job.profile, job.job_id, job.deployment)
+    except Exception as exc:
+        log.exception("terminating the machines of job %s failed; left for the sweep", job.job_id)
+        return exc
+    return None
 
 
 def _guard(events: JobEventLog, what: str, action: Callable[[], Any]) -> Any:
@@ -329,6 +393,7 @@ def sweep_orphans(
     *,
     timeout: float = 10.0,
     forget_unreachable: bool = False,
+    settled: Callable[[ClusterRecord], bool] | None = None,
 ) -> list[SweepOutcome]:
     """Close the clusters of jobs that are not alive and whose owning process is gone.
 
@@ -337,6 +402,8 @@ def sweep_orphans(
     through their scheduler. A cloud cluster whose scheduler cannot be reached (TLS with the dead
     process's temporary certificates, or already gone) is reported ``unreachable`` and kept unless
     ``forget_unreachable``: its own ``idle_timeout`` and ``auto_shutdown`` are the safety net.
+    A record for which ``settled(record)`` is true (its provider shows no machine of it left, e.g.
+    after :func:`cluster.cloud_tags.sweep_tagged`) is forgotten without contacting its scheduler.
     """
     alive = set(alive_job_ids)
     here = socket.gethostname()
@@ -346,6 +413,10 @@ def sweep_orphans(
             continue
         if record.host == here and process_alive(record.pid, record.pid_start):
             outcomes.append(SweepOutcome(record, "owner-alive", f"process {record.pid} still runs"))
+            continue
+        if settled is not None and settled(record):
+            registry.remove(record)
+            outcomes.append(SweepOutcome(record, "gone", "the provider shows no machine of it left"))
             continue
         outcome = _close_orphan(record, timeout)
         if outcome.action in ("closed", "gone") or (outcome.action == "unreachable" and forget_unreachable):

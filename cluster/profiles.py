@@ -47,6 +47,18 @@ _DEFAULT_STARTUP_S: Final[Mapping[str, float]] = {
     **dict.fromkeys(CLOUD_VM_KINDS, 180.0),
 }
 
+#: seconds a per-job cluster may take to answer with a first worker before the job fails (a deadline,
+#: overridable per profile with ``start_timeout_seconds``): batch queues may hold jobs for long.
+_DEFAULT_START_TIMEOUT_S: Final[Mapping[str, float]] = {
+    "local": 120.0,
+    "scheduler": 60.0,
+    "ssh": 300.0,
+    "kubernetes": 900.0,
+    "pbs": 3600.0,
+    "slurm": 3600.0,
+    **dict.fromkeys(CLOUD_VM_KINDS, 900.0),
+}
+
 #: where ``worker_threads`` goes in the upstream kwargs (dotted path); absent: informational only.
 _THREADS_OPTION: Final[Mapping[str, str]] = {
     "local": "threads_per_worker",
@@ -85,6 +97,7 @@ _PROFILE_FIELDS: Final = frozenset(
         "billing",
         "shared",
         "startup_seconds",
+        "start_timeout_seconds",
         "relative_speed",
     }
 )
@@ -144,6 +157,8 @@ class ClusterProfile:
     startup_seconds: float
     relative_speed: float
     description: str = ""
+    #: a per-job cluster with no worker after this many seconds fails the job (and is torn down).
+    start_timeout_seconds: float = 900.0
 
     @property
     def worker_hour_price(self) -> float:
@@ -179,6 +194,7 @@ class ClusterProfile:
             "worker_threads": self.worker_threads,
             "instance_type": self.instance_type,
             "shared": self.shared,
+            "start_timeout_seconds": self.start_timeout_seconds,
             "price": price,
             "billing": {"granularity_s": self.billing.granularity_s, "minimum_s": self.billing.minimum_s},
         }
@@ -228,6 +244,7 @@ def default_profile() -> ClusterProfile:
         startup_seconds=_DEFAULT_STARTUP_S["local"],
         relative_speed=1.0,
         description="this machine (default: no clusters file)",
+        start_timeout_seconds=_DEFAULT_START_TIMEOUT_S["local"],
     )
 
 
@@ -354,6 +371,12 @@ def parse_profile(
     startup = _number(
         name, "startup_seconds", body.get("startup_seconds", _DEFAULT_STARTUP_S[kind]), minimum=0
     )
+    start_timeout = _number(
+        name,
+        "start_timeout_seconds",
+        body.get("start_timeout_seconds", _DEFAULT_START_TIMEOUT_S[kind]),
+        minimum=1,
+    )
     speed = _number(name, "relative_speed", body.get("relative_speed", 1.0), minimum=0)
     if speed == 0:
         raise ProfileConfigError(name, "relative_speed", "must be > 0 (1.0 = the calibration machine)")
@@ -378,6 +401,7 @@ def parse_profile(
         startup_seconds=startup,
         relative_speed=speed,
         description=description,
+        start_timeout_seconds=start_timeout,
     )
 
 
@@ -485,6 +509,15 @@ def _check_kind_options(profile: str, kind: str, options: Mapping[str, Any], max
         if not isinstance(options.get("memory"), str):
             raise ProfileConfigError(
                 profile, "options.memory", "batch profiles need the memory of one job, e.g. 8GiB"
+            )
+    elif kind == "ec2":
+        groups = options.get("security_groups")
+        if not isinstance(groups, list) or not groups or not all(isinstance(g, str) for g in groups):
+            raise ProfileConfigError(
+                profile,
+                "options.security_groups",
+                "name the security group ids the instances get, e.g. [sg-0123...]: dask-cloudprovider "
+                "cannot create its default group",
             )
     elif kind == "kubernetes" and "namespace" in options and not isinstance(options["namespace"], str):
         raise ProfileConfigError(profile, "options.namespace", "must be a string")

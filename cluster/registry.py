@@ -64,6 +64,29 @@ class ClusterRegistry:
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)  # made with the first record: reading creates nothing
 
+    @property
+    def deployment(self) -> str:
+        """This deployment's id: made once, kept in the directory, shared by every process using it.
+
+        Machines a per-job cluster starts at a provider carry it as a tag, so that a sweep by tags
+        (:mod:`cluster.cloud_tags`) touches only the machines of this deployment.
+        """
+        path = self.directory / "deployment"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            for _ in range(50):  # another process may be writing it this very moment
+                text = path.read_text(encoding="utf-8").strip()
+                if text:
+                    return text
+                time.sleep(0.01)
+            raise ClusterError(f"{path} is empty: delete it to make a new deployment id") from None
+        identifier = uuid.uuid4().hex[:16]
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(identifier + "\n")
+        return identifier
+
     def register(
         self,
         *,

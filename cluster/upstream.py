@@ -67,8 +67,13 @@ def cluster_name(job_id: str, prefix: str = "wps") -> str:
 ORPHAN_IDLE_TIMEOUT_S: Final = 1800
 
 
-def cluster_kwargs(profile: ClusterProfile, n_workers: int, job_id: str) -> dict[str, Any]:
-    """The keyword arguments given to the upstream class to run ``n_workers`` workers for ``job_id``."""
+def cluster_kwargs(
+    profile: ClusterProfile, n_workers: int, job_id: str, *, tags: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The keyword arguments given to the upstream class to run ``n_workers`` workers for ``job_id``.
+
+    ``tags`` (default: the job id as ``space-wps-job``) go on EC2 instances and their volumes.
+    """
     if profile.kind == "scheduler":
         raise ProfileConfigError(profile.name, "kind", "a 'scheduler' profile is connected to, not built")
     n = max(0, min(n_workers, profile.max_workers))
@@ -89,7 +94,9 @@ def cluster_kwargs(profile: ClusterProfile, n_workers: int, job_id: str) -> dict
     elif profile.kind in BATCH_KINDS:
         kwargs["job_name"] = name
     if profile.kind == "ec2":
-        kwargs["instance_tags"] = {**kwargs.get("instance_tags", {}), "space-wps-job": job_id}
+        machine_tags = {"space-wps-job": job_id, **(tags or {})}
+        kwargs["instance_tags"] = {**kwargs.get("instance_tags", {}), **machine_tags}
+        kwargs["volume_tags"] = {**kwargs.get("volume_tags", {}), **machine_tags}
     elif profile.kind == "gcp":
         kwargs["instance_labels"] = {**kwargs.get("instance_labels", {}), "space-wps-job": name}
     return kwargs

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -43,6 +44,9 @@ from processes.ssa_wpsio import (
 from wps_server.errors import MissingParameterValue, ProcessError
 from wps_server.execution import JobDismissed
 from wps_server.process import ComplexOutput, Handler, JobContext, LiteralInput, Process, ProcessInputs
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 IDENTIFIER = "ssa_predict_passes"
 
@@ -107,6 +111,22 @@ def observer(
     return sensor, options
 
 
+#: screening time of one object over one day of window, one core (SGP4 steps and event refinement):
+#: a rough figure for sizing a per-job cluster, not a promise.
+SECONDS_PER_OBJECT_DAY = 0.001
+
+
+def screening_client(
+    ctx: JobContext, profile: str | None, objects: int, chunk: int, window: timedelta
+) -> AbstractContextManager[Client]:
+    """The server's own cluster, or a cluster of the named profile sized for the chunks (and billed)."""
+    if profile is None:
+        return nullcontext(ctx.client())
+    chunks = max(1, math.ceil(objects / chunk))
+    seconds = min(objects, chunk) * window.total_seconds() / 86400 * SECONDS_PER_OBJECT_DAY
+    return ctx.cluster(profile, chunks, seconds)
+
+
 def predict_passes_handler(catalogue: CatalogueConnection) -> Handler:
     settings = catalogue.settings
 
@@ -120,10 +140,12 @@ def predict_passes_handler(catalogue: CatalogueConnection) -> Handler:
         site, effective = resolve_site(where, options)
         chunk = settings.pass_chunk_size
         ctx.progress(5, f"screening {len(orbits)} objects")
-        client = ctx.client()
         try:
             # predict_passes waits with distributed.wait, which looks for the current client
-            with client.as_current():
+            with (
+                screening_client(ctx, inputs.one("cluster"), len(orbits), chunk, end - start) as client,
+                client.as_current(),
+            ):
                 passes = predict_passes(
                     orbits,
                     where,
@@ -260,6 +282,13 @@ def process(catalogue: CatalogueConnection) -> Process:
                 "geojson (ground tracks from rise to set); the same as asking result's mimeType.",
                 min_occurs=0,
                 allowed_values=tuple(PASS_FORMATS),
+            ),
+            LiteralInput(
+                "cluster",
+                "Cluster profile",
+                abstract="Screen on a cluster of this profile, sized for the chunks and billed to the job; "
+                "default: the server's own cluster.",
+                min_occurs=0,
             ),
         ),
         outputs=(

@@ -93,6 +93,7 @@ def runner(obj: Context) -> None:
         clusters=clusters,
         periodic=periodic,
     )
+    # after JobClusters: importing dask-jobqueue replaces the SIGINT handler
     signal.signal(signal.SIGTERM, lambda *_: job_runner.stop())
     signal.signal(signal.SIGINT, lambda *_: job_runner.stop())
     job_runner.run()

@@ -2,34 +2,51 @@
 
 The ``local`` profile means the server's own Dask cluster (the one ``serve`` starts, or the scheduler
 named in ``[dask] scheduler``); cloud and batch profiles get a cluster of their own per job, always
-closed, with an orphan sweep for those whose job's process died. Profiles come from the YAML file
-named in ``[cluster] profiles_file`` (see ``cluster/clusters.example.yaml``).
+closed, with an orphan sweep for those whose job's process died (from the registry, and at the provider
+by the machines' tags). Profiles come from the YAML file named in ``[cluster] profiles_file`` (see
+``cluster/clusters.example.yaml``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cluster.cloud_tags import TAGGED_KINDS, TagSweep, sweep_tagged
 from cluster.cost import compute_cost
-from cluster.errors import ClusterError
+from cluster.errors import ClusterError, ClusterStartCancelled, ClusterStartError
 from cluster.events import JobEventLog
 from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
 from cluster.profiles import ClusterProfile, ProfileRegistry, load_profiles
-from cluster.registry import ClusterRegistry
+from cluster.registry import ClusterRecord, ClusterRegistry
 from cluster.sizing import workers_for_profile
+from cluster.upstream import resolve_upstream
 from wps_server.config import ConfigError, Settings
 from wps_server.errors import ProcessError
+from wps_server.execution import JobDismissed
 
 if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
 CostRecorder = Callable[[Mapping[str, Any]], None]
+#: seconds between two sweeps at the providers (each asks every cloud account of the profiles once).
+TAG_SWEEP_INTERVAL_S = 60.0
+
+
+def _import_upstream(kinds: set[str]) -> None:
+    """Import the cluster classes of the profiles now, in the main thread: dask-jobqueue sets a SIGINT
+    handler when imported, which fails in a job's thread. A missing extra is reported by the job."""
+    for kind in sorted(kinds - {"scheduler"}):
+        try:
+            resolve_upstream(kind)
+        except ClusterError:
+            continue
 
 
 class JobClusters:
@@ -44,8 +61,11 @@ class JobClusters:
         except ClusterError as exc:
             raise ConfigError(f"[cluster] {exc}") from exc
         self.scheduler_address = scheduler_address
+        _import_upstream({p.kind for p in self.profiles})
         self.registry = ClusterRegistry(Path(settings.data_dir) / "clusters")
         self.shared = SharedClusters()
+        self._last_tag_sweep: float | None = None
+        self._tag_sweep: TagSweep | None = None
 
     def profile(self, name: str | None) -> ClusterProfile:
         """The named profile (the default when none is named); a shared `local` profile means the server's own cluster."""
@@ -76,8 +96,14 @@ class JobClusters:
         max_workers: int | None,
         task_durations: Mapping[str, float] | None,
         record_cost: CostRecorder,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> Iterator[Client]:
-        """A client on the job's cluster; its use is billed through ``record_cost`` even if the job fails."""
+        """A client on the job's cluster; its use is billed through ``record_cost`` even if the job fails.
+
+        A cluster that cannot start (unreachable engine, no worker within the profile's start timeout,
+        workers with other software) fails the job with the profile and the reason named; a dismissal
+        while it starts stops the job.
+        """
         profile = self.profile(profile_name)
         workers = workers_for_profile(profile, tasks, seconds_per_task, requested_max=max_workers)
         events = JobEventLog()
@@ -90,17 +116,43 @@ class JobClusters:
                 shared=self.shared,
                 events=events,
                 task_durations=task_durations,
+                cancelled=cancelled,
             ) as client:
                 yield client
+        except ClusterStartCancelled:
+            raise JobDismissed from None
+        except ClusterStartError as exc:
+            log.warning("cluster start failed", extra={"job_id": job_id, "profile": profile.name})
+            raise ProcessError(str(exc)) from None
         finally:
             if events.events is not None:
                 report = compute_cost(events.events, profile).to_dict()
                 record_cost({**report, "workers_requested": workers, "instance_type": profile.instance_type})
 
-    def sweep(self, alive_job_ids: set[str]) -> None:
-        """Close clusters left behind by jobs whose process died."""
-        for outcome in sweep_orphans(self.registry, alive_job_ids):
+    def sweep(self, alive_job_ids: set[str]) -> TagSweep | None:
+        """Close clusters left behind by jobs whose process died; return what the provider sweep did.
+
+        The providers are asked at most every :data:`TAG_SWEEP_INTERVAL_S` (the first call asks at once);
+        ``None`` when they were not asked this time.
+        """
+        tagged = None
+        now = time.monotonic()
+        profiles = [p for p in self.profiles if p.kind in TAGGED_KINDS]
+        if profiles and (self._last_tag_sweep is None or now - self._last_tag_sweep >= TAG_SWEEP_INTERVAL_S):
+            self._last_tag_sweep = now
+            tagged = self._tag_sweep = sweep_tagged(profiles, self.registry.deployment, alive_job_ids)
+            for result in tagged.outcomes:
+                log.warning("orphan machines swept at the provider", extra={"outcome": str(result)})
+        for outcome in sweep_orphans(self.registry, alive_job_ids, settled=self._settled):
             log.warning("orphan cluster swept", extra={"outcome": str(outcome)})
+        return tagged
+
+    def _settled(self, record: ClusterRecord) -> bool:
+        """A record of a kind swept by tags of which the last complete provider sweep left no machine."""
+        last = self._tag_sweep
+        if record.kind not in TAGGED_KINDS or last is None or not last.complete:
+            return False
+        return (record.job_id, f"{record.host}:{record.pid}:{record.pid_start}") not in last.remaining
 
     def close(self) -> None:
         self.shared.close_all()

@@ -74,7 +74,7 @@ class RunContext:
             self.record_cost(cost)
 
         return self.clusters.open(
-            self.job_id, profile, tasks, seconds_per_task, max_workers, task_durations, record
+            self.job_id, profile, tasks, seconds_per_task, max_workers, task_durations, record, self.cancelled
         )
 
 

@@ -28,6 +28,8 @@ EXAMPLE_ENV = {
     "OS_APPLICATION_CREDENTIAL_SECRET": "app-cred-secret",
     "OS_NETWORK_ID": "net-0001",
     "HCLOUD_TOKEN": "hcloud-test-token",
+    "WPS_WORKER_IMAGE": "registry.example.org/space-wps:0.1.0",
+    "AWS_SECURITY_GROUP_ID": "sg-0123456789abcdef0",
 }
 
 

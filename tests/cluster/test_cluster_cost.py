@@ -21,7 +21,7 @@ def profile(granularity: int = 1, minimum: int = 0, amount: float = 3.6, **price
             "kind": "ec2",
             "shared": False,
             "max_workers": 4,
-            "options": {"region": "eu-west-1"},
+            "options": {"region": "eu-west-1", "security_groups": ["sg-1"]},
             "price": {"amount": amount, "currency": "USD", "as_of": "2025-01-15", **price},
             "billing": {"granularity_seconds": granularity, "minimum_seconds": minimum},
         },

@@ -209,6 +209,16 @@ def test_sweep_closes_the_cluster_of_a_dead_process(tmp_path: Path) -> None:
         stop(scheduler)
 
 
+def test_a_record_the_provider_sweep_settled_is_forgotten_without_a_call(tmp_path: Path) -> None:
+    registry = ClusterRegistry(tmp_path / "open")
+    dead = _dead_pid()
+    registry.write(_record("ec2", "tls://127.0.0.1:9", job="swept", pid=dead))
+    registry.write(_record("ec2", "tls://127.0.0.1:9", job="kept", pid=dead))
+    outcomes = sweep_orphans(registry, set(), timeout=2, settled=lambda r: r.job_id == "swept")
+    assert {o.record.job_id: o.action for o in outcomes} == {"swept": "gone", "kept": "unreachable"}
+    assert [r.job_id for r in registry.records()] == ["kept"]
+
+
 def test_a_cluster_that_does_not_close_in_time_stays_registered(tmp_path: Path) -> None:
     """After a timed-out close the cluster object is unusable (its loop is stopped): the record stays
     for the sweep, and the job sees ClusterCloseError."""

@@ -94,7 +94,17 @@ def _error(body: dict[str, Any], env: dict[str, str] | None = None) -> ProfileCo
         ({"kind": "local", "max_workers": "4"}, "max_workers", "must be an integer"),
         ({"kind": "local", "min_workers": 3, "max_workers": 2}, "min_workers", "larger than max_workers"),
         ({"kind": "local", "colour": "red"}, "colour", "unknown field"),
-        ({"kind": "ec2", "options": {"region": "x"}}, "price", "per-job profiles need a price"),
+        (
+            {"kind": "ec2", "options": {"region": "x", "security_groups": ["sg-1"]}},
+            "price",
+            "per-job profiles need a price",
+        ),
+        (
+            {"kind": "ec2", "options": {"region": "x"}, "price": PRICE},
+            "options.security_groups",
+            "name the security group ids",
+        ),
+        ({"kind": "local", "start_timeout_seconds": 0}, "start_timeout_seconds", "must be >= 1"),
         ({"kind": "local", "price": {**PRICE, "amount": -1}}, "price.amount", "must be >= 0"),
         ({"kind": "local", "price": {"amount": 1, "as_of": "2025-01-01"}}, "price.currency", "ISO 4217"),
         ({"kind": "local", "price": {**PRICE, "currency": "usd"}}, "price.currency", "ISO 4217"),
@@ -224,3 +234,22 @@ def test_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     assert info.value.extra == "cloud"
     assert "pip install 'space-wps[cloud]'" in str(info.value)
     assert "dask_jobqueue" in str(info.value)
+
+
+def test_container_profiles_run_the_projects_image(example: ProfileRegistry) -> None:
+    """Workers must have S2P and this project: the example names the project's image, never Dask's."""
+    text = EXAMPLE.read_text()
+    assert "ghcr.io/dask" not in text and "daskdev/dask" not in text
+    image = EXAMPLE_ENV["WPS_WORKER_IMAGE"]
+    for name in ("aws", "azure", "gcp", "ovh", "hetzner"):
+        assert example.get(name).options["docker_image"] == image, name
+    assert example.get("k8s").options["image"] == image
+
+
+def test_the_readme_shows_the_example_profiles_as_they_are() -> None:
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    section = readme.split("## Clusters and cost", 1)[1].split("\n## ", 1)[0]
+    shown: dict[str, Any] = {}
+    for block in section.split("```yaml\n")[1:]:
+        shown |= yaml.safe_load(block.split("```", 1)[0])
+    assert shown == yaml.safe_load(EXAMPLE.read_text())["profiles"]
