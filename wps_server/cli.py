@@ -59,6 +59,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 def serve(obj: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /wps with gunicorn, a local Dask cluster and the job runner; Ctrl-C stops them all."""
     from wps_server.database import make_engine, migrate
+    from wps_server.execution import check_server_storage
     from wps_server.registry import load_processes
     from wps_server.supervisor import Supervisor
 
@@ -66,6 +67,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
     configure_logging(settings.log_level, settings.log_format)
     try:
         load_processes(settings)
+        check_server_storage(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +89,7 @@ def runner(obj: Context) -> None:
     from wps_server.cluster_client import SchedulerConnection
     from wps_server.clusters import JobClusters
     from wps_server.database import make_engine
+    from wps_server.execution import check_server_storage
     from wps_server.jobs.runner import Runner
     from wps_server.jobs.store import JobStore
     from wps_server.registry import load_processes
@@ -95,6 +98,7 @@ def runner(obj: Context) -> None:
     configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
     try:  # the processes and their periodic tasks read their own settings: a bad one stops here
+        check_server_storage(settings)
         job_runner = Runner(
             settings,
             load_processes(settings),
