@@ -234,13 +234,31 @@ class LocalFolder(JobStorage):
         return str(self.path(key))
 
 
-@functools.cache
+#: What boto3 reads from the environment to reach S3: a client is made again when one changes.
+_S3_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+
+
 def _s3_client() -> Any:
-    """One boto3 client per process (clients are thread-safe), configured from the environment."""
+    """A boto3 client for the environment's endpoint and credentials, one per process and environment
+    (clients are thread-safe)."""
+    return _client_for(tuple(os.environ.get(name, "") for name in _S3_ENVIRONMENT))
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(environment: tuple[str, ...]) -> Any:
     import boto3
     import botocore.config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = environment[1] or environment[0]
     config = botocore.config.Config(
         connect_timeout=10,
         read_timeout=120,
@@ -302,12 +320,10 @@ class ObjectStore(JobStorage):
     def check(self) -> None:
         client = _s3_client()
         probe = self._key(f".probe-{uuid.uuid4().hex}")
-        try:
-            client.head_bucket(Bucket=self.bucket)
+        try:  # a listing, not a HEAD: its errors come with their codes
+            client.list_objects_v2(Bucket=self.bucket, Prefix=f"{self.prefix}/", MaxKeys=1)
         except Exception as exc:
-            if _missing(exc):  # HEAD answers a bare 404 for a missing bucket
-                raise StorageError(self.url, "the bucket does not exist") from None
-            raise self._fail("cannot reach the bucket", exc) from None
+            raise self._fail("cannot list the bucket", exc) from None
         try:
             client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
             client.delete_object(Bucket=self.bucket, Key=probe)
@@ -315,23 +331,26 @@ class ObjectStore(JobStorage):
             raise self._fail("cannot write there", exc) from None
 
     def put_file(self, source: Path, key: str) -> int:
+        name = self._key(key)
         try:
-            _s3_client().upload_file(str(source), self.bucket, self._key(key))
+            _s3_client().upload_file(str(source), self.bucket, name)
         except Exception as exc:
             raise self._fail(f"cannot write {key}", exc) from None
         return source.stat().st_size
 
     def put_bytes(self, data: bytes, key: str) -> None:
+        name = self._key(key)
         try:
-            _s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            _s3_client().put_object(Bucket=self.bucket, Key=name, Body=data)
         except Exception as exc:
             raise self._fail(f"cannot write {key}", exc) from None
 
     def get_file(self, key: str, target: Path) -> int:
+        name = self._key(key)
         partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _s3_client().download_file(self.bucket, self._key(key), str(partial))
+            _s3_client().download_file(self.bucket, name, str(partial))
             partial.replace(target)
         except Exception as exc:
             partial.unlink(missing_ok=True)
@@ -339,8 +358,9 @@ class ObjectStore(JobStorage):
         return target.stat().st_size
 
     def read_bytes(self, key: str) -> bytes | None:
+        name = self._key(key)
         try:
-            body: bytes = _s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            body: bytes = _s3_client().get_object(Bucket=self.bucket, Key=name)["Body"].read()
         except Exception as exc:
             if _missing(exc):
                 return None
@@ -348,8 +368,9 @@ class ObjectStore(JobStorage):
         return body
 
     def stream(self, key: str) -> tuple[int, Iterator[bytes]] | None:
+        name = self._key(key)
         try:
-            answer = _s3_client().get_object(Bucket=self.bucket, Key=self._key(key))
+            answer = _s3_client().get_object(Bucket=self.bucket, Key=name)
         except Exception as exc:
             if _missing(exc):
                 return None
@@ -365,32 +386,39 @@ class ObjectStore(JobStorage):
         return int(answer["ContentLength"]), chunks()
 
     def size(self, key: str) -> int | None:
+        name = self._key(key)
         try:
-            return int(_s3_client().head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+            return int(_s3_client().head_object(Bucket=self.bucket, Key=name)["ContentLength"])
         except Exception as exc:
             if _missing(exc):
                 return None
             raise self._fail(f"cannot read {key}", exc) from None
 
     def _list(self, prefix: str) -> Iterator[str]:
-        base = self._key(prefix) + "/"
-        paginator = _s3_client().get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
-            for item in page.get("Contents", []):
-                yield str(item["Key"])
+        base = self._key(prefix) + "/"  # checked now, before the listing starts
+
+        def pages() -> Iterator[str]:
+            paginator = _s3_client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+                for item in page.get("Contents", []):
+                    yield str(item["Key"])
+
+        return pages()
 
     def keys(self, prefix: str) -> list[str]:
         start = len(self.prefix) + 1 if self.prefix else 0
+        listed = self._list(prefix)
         try:
-            return sorted(key[start:] for key in self._list(prefix))
+            return sorted(key[start:] for key in listed)
         except Exception as exc:
             raise self._fail(f"cannot list {prefix}", exc) from None
 
     def delete(self, prefix: str) -> int:
         client, removed = _s3_client(), 0
+        listed = self._list(prefix)
         try:
             batch: list[str] = []
-            for key in self._list(prefix):
+            for key in listed:
                 batch.append(key)
                 if len(batch) == 1000:
                     removed += self._delete_batch(client, batch)
