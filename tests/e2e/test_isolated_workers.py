@@ -129,18 +129,13 @@ def server(folder: Path, s3_server: S3Server, bucket: str, cluster: IsolatedClus
     assert running.stop() == 0
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(16)
-
-
 def test_a_task_that_opens_a_file_of_the_server_fails_there(server: Server, cluster: IsolatedCluster) -> None:
     files = [server.folder / "data" / "pair" / "img_01.tif", server.folder / "var" / "jobs.sqlite"]
     assert all(path.is_file() for path in files)  # the server sees them
     with distributed.Client(cluster.address) as client:
         for path in files:
             with pytest.raises(FileNotFoundError):
-                client.submit(_read, str(path), pure=False).result(timeout=60)
+                client.submit(path.read_bytes, pure=False).result(timeout=60)
 
 
 def _inputs(server: Server, roi: str, tile_size: int) -> list[tuple[str, Any]]:
@@ -160,6 +155,7 @@ def _inputs(server: Server, roi: str, tile_size: int) -> list[tuple[str, Any]]:
 
 
 def _job_id(execution: Any) -> str:
+    assert execution.statusLocation, [e.text for e in execution.errors]
     return str(execution.statusLocation.rstrip("/").rsplit("/", 1)[-1])
 
 
@@ -209,7 +205,9 @@ def test_a_dismissed_job_leaves_no_object_behind(
     server: Server, s3_server: S3Server, bucket: str, cluster: IsolatedCluster
 ) -> None:
     wps = WebProcessingService(f"{server.url}/wps")
-    execution = wps.execute("s2p_stereo", _inputs(server, "300,300,400,300", 200), mode=ASYNC)
+    execution = wps.execute(
+        "s2p_stereo", _inputs(server, "300,300,400,300", 200), output=[("dsm", True)], mode=ASYNC
+    )
     job_id = _job_id(execution)
     deadline = time.monotonic() + 300
     while not s3_server.objects(bucket, f"wps/jobs/{job_id}/s2p/markers/"):
