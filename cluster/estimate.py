@@ -262,6 +262,16 @@ def estimate(
     )
 
 
+class CurrencyError(ClusterError):
+    """Prices in several currencies cannot be compared as asked. ``need``: ``"rates"`` (none were
+    given), ``"reference"`` (rates without the currency they convert to) or ``"rate"`` (no rate for
+    ``currencies``); callers word it in their own terms (a request's inputs, a command's options)."""
+
+    def __init__(self, need: str, currencies: list[str], reference: str | None = None) -> None:
+        self.need, self.currencies, self.reference = need, currencies, reference
+        super().__init__(f"cannot compare prices in {', '.join(currencies)} ({need} missing)")
+
+
 def _reference_currency(
     profiles: list[ClusterProfile], rates: Mapping[str, float] | None, reference: str | None
 ) -> tuple[str | None, Callable[[str | None], float]]:
@@ -269,16 +279,14 @@ def _reference_currency(
     currencies = sorted({p.currency for p in profiles if p.currency is not None and p.worker_hour_price > 0})
     if rates is None:
         if len(currencies) > 1:
-            raise ClusterError(
-                f"profiles are priced in {', '.join(currencies)}: pass rates= and reference= to compare them"
-            )
+            raise CurrencyError("rates", currencies)
         return (reference or (currencies[0] if currencies else None)), lambda _c: 1.0
     if reference is None:
-        raise ClusterError("rates= needs reference=, the currency they convert to")
+        raise CurrencyError("reference", currencies)
     table = {**rates, reference: 1.0}
     unknown = [c for c in currencies if c not in table]
     if unknown:
-        raise ClusterError(f"no exchange rate to {reference} for {', '.join(unknown)}")
+        raise CurrencyError("rate", unknown, reference)
     return reference, lambda c: 1.0 if c is None else table[c]
 
 

@@ -62,8 +62,7 @@ class ClusterRegistry:
     """The directory of :class:`ClusterRecord` files."""
 
     def __init__(self, directory: Path | str) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = Path(directory)  # made with the first record: reading creates nothing
 
     def register(
         self,
@@ -96,6 +95,7 @@ class ClusterRegistry:
 
     def write(self, record: ClusterRecord) -> None:
         """Store ``record`` atomically (also used to import records from elsewhere)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(record.record_id)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(record), indent=1), encoding="utf-8")

@@ -126,11 +126,15 @@ class S2PSettings:
     _checked: set[str] = field(default_factory=set, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
-    def job_storage(self, profile_name: str | None) -> JobStorage:
+    def job_storage(self, profile_name: str | None) -> JobStorage | None:
         """The storage where the workers of a profile find their jobs' folders, checked (a write and a
-        delete) at its first use by this process; a ProcessError naming the profile otherwise."""
+        delete) at its first use by this process, a ProcessError naming the profile otherwise; None when
+        neither the profile nor ``[jobs] storage`` names one: the job's own working folder, as always."""
         profile = self.profiles.profiles.get(profile_name or self.profiles.default)
-        storage = open_storage((profile.storage if profile else None) or self.storage, self.data_dir)
+        url = (profile.storage if profile else None) or self.storage
+        if not url:
+            return None
+        storage = open_storage(url, self.data_dir)
         with self._lock:
             if storage.url in self._checked:
                 return storage

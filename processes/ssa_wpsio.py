@@ -20,6 +20,7 @@ from processes.ssa.records import MAX_NORAD_ID, ObservationType, Sensor
 from wps_server.errors import FileSizeExceeded, MissingParameterValue, OWSError, ProcessError
 from wps_server.inputs import find_format, same_mime
 from wps_server.process import FORMATS, ComplexResult, Format, LiteralInput, ProcessInputs
+from wps_server.spelling import did_you_mean
 
 # -- formats ---------------------------------------------------------------------------------------
 # CCSDS messages have no registered media types: a subtype parameter names them, as the GML formats
@@ -223,7 +224,9 @@ def known_sensor(engine: Engine, code: str, locator: str = "sensor") -> Sensor:
     except UnknownSensorError:
         codes = [s.code for s in list_sensors(engine)]
         listed = ", ".join(codes[:20]) + (" ..." if len(codes) > 20 else "") if codes else "none yet"
-        raise ProcessError(f"unknown sensor {code[:64]!r}; registered sensors: {listed}", locator) from None
+        raise ProcessError(
+            f"unknown sensor {code[:64]!r}{did_you_mean(code, codes)}; registered sensors: {listed}", locator
+        ) from None
 
 
 # -- outputs ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cluster.errors import ClusterError
-from cluster.estimate import estimate, estimate_chart
+from cluster.estimate import CurrencyError, estimate, estimate_chart
 from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
 from wps_server.config import Settings
 from wps_server.errors import ProcessError
@@ -91,8 +91,24 @@ def _estimate(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Ma
             rates=rates,
             reference=inputs.one("currency"),
         )
+    except CurrencyError as exc:
+        raise _in_request_terms(exc) from None
     except ClusterError as exc:
-        raise ProcessError(str(exc), "exchange_rates") from None
+        raise ProcessError(str(exc), "profiles") from None
     ctx.progress(90, "drawing the chart")
     result = table.to_dict() | {"roi": str(request.roi), "tile_size": request.tile_size}
     return {"estimate": json.dumps(result, indent=2), "chart": estimate_chart(table)}
+
+
+def _in_request_terms(error: CurrencyError) -> ProcessError:
+    """The estimate's currency problem, told with this process's inputs."""
+    currencies = ", ".join(error.currencies)
+    if error.need == "rates":
+        return ProcessError(
+            f"the profiles are priced in {currencies}: give exchange_rates (a JSON object such as "
+            '{"USD": 0.92}) and currency (the one they convert to, e.g. EUR) to compare them',
+            "exchange_rates",
+        )
+    if error.need == "reference":
+        return ProcessError("exchange_rates needs currency, the currency its rates convert to", "currency")
+    return ProcessError(f"exchange_rates has no rate to {error.reference} for {currencies}", "exchange_rates")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cluster.estimate import predict
@@ -18,6 +19,7 @@ from processes.s2p import errors
 from processes.s2p.graph import expected_task_durations, run_stereo
 from processes.s2p.inputs import StereoRequest
 from processes.s2p.products import write_products
+from processes.s2p.steps import job_log
 from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
 from wps_server.config import Settings
 from wps_server.errors import ProcessError
@@ -82,6 +84,12 @@ def process(settings: Settings) -> Process:
                 (REPORT,),
                 "Inputs, tiles, per-stage times, retries, worker-seconds, cluster, cost (measured and predicted).",
             ),
+            ComplexOutput(
+                "log",
+                "S2P's log",
+                (FORMATS["text"],),
+                "What S2P and its programs printed, step by step (kept out of the server's log).",
+            ),
         ),
     )
 
@@ -89,18 +97,17 @@ def process(settings: Settings) -> Process:
 def _stereo(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapping[str, Any]:
     request = stereo_request(inputs, config)
     storage = config.job_storage(inputs.one("cluster"))
+    if storage is None:  # the default: in the job's working folder, which the engine removes
+        return _run(request, inputs, ctx, config, LocalFolder(ctx.workdir / "s2p"))
     name = f"jobs/{ctx.job_id}/s2p"
-    folder = storage.child(name)
     try:
-        return _run(request, inputs, ctx, config, folder)
+        return _run(request, inputs, ctx, config, storage.child(name))
     finally:
-        # the job's folder goes with the job, whatever its end (after a crash it stays, for the resumed
-        # run); the default folder is inside the job's working folder, which the engine removes
-        if not (isinstance(folder, LocalFolder) and folder.root.is_relative_to(ctx.workdir)):
-            try:
-                storage.delete(name)
-            except StorageError as exc:
-                log.warning("job folder not removed (retention will): %s", exc, extra={"job_id": ctx.job_id})
+        # the job's folder goes with the job, whatever its end (after a crash it stays, for the resumed run)
+        try:
+            storage.delete(name)
+        except StorageError as exc:
+            log.warning("job folder not removed (retention will): %s", exc, extra={"job_id": ctx.job_id})
 
 
 def _run(
@@ -143,7 +150,11 @@ def _run(
         quicklook=not wanted or "quicklook" in wanted,
     )
     report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles)}
-    outputs: dict[str, Any] = {"dsm": products.dsm, "report": json.dumps(report, indent=2, default=str)}
+    outputs: dict[str, Any] = {
+        "dsm": products.dsm,
+        "report": json.dumps(report, indent=2, default=str),
+        "log": job_log(Path(result.plan.job_dir)),
+    }
     if products.quicklook is not None:
         outputs["quicklook"] = products.quicklook
     if products.point_cloud is not None:

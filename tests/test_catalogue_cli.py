@@ -26,6 +26,8 @@ def config(tmp_path: Path, database_url: str) -> Path:
         f"[server]\ndata_dir = {tmp_path / 'var'}\n[database]\nurl = {database_url}\n"
         f"[ssa]\nsensors_file = {SSA_DATA / 'tdm' / 'sensors.yaml'}\n"
     )
+    migrated = CliRunner().invoke(main, ["--config", str(path), "migrate"])
+    assert migrated.exit_code == 0, migrated.output
     return path
 
 
@@ -129,6 +131,7 @@ def test_a_large_load_refreshes_postgresql_planner_statistics(tmp_path: Path, po
         f"[ssa]\nsensors_file = {SSA_DATA / 'tdm' / 'sensors.yaml'}\n"
     )
     engine = make_engine(postgres_url)
+    assert CliRunner().invoke(main, ["--config", str(config), "migrate"]).exit_code == 0
     small = run(config, "ingest", str(SNAPSHOT), str(OPTICAL))
     assert small.exit_code == 0 and "planner statistics" not in small.stderr
     assert not has_statistics(engine, "ssa_observations")  # left to the periodic maintenance

@@ -84,3 +84,64 @@ def test_importing_modules_starts_nothing() -> None:
         "wps_server.cli, processes; assert threading.active_count() == 1, threading.enumerate()"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _default_keys() -> list[tuple[str, str, str]]:
+    import configparser
+    from importlib import resources
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(resources.files("wps_server").joinpath("default.cfg").read_text())
+    return [(s, k, parser.get(s, k)) for s in parser.sections() for k in parser.options(s)]
+
+
+def test_every_key_of_the_defaults_is_accepted_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    keys = _default_keys()
+    assert len(keys) > 40
+    cfg = tmp_path / "all.cfg"
+    sections: dict[str, list[str]] = {}
+    for section, key, value in keys:
+        sections.setdefault(section, []).append(f"{key} = {value}")
+    cfg.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items()))
+    load_settings([cfg], environ={})
+    environ = {f"WPS_{s.upper()}_{k.upper()}": v for s, k, v in keys}
+    load_settings(files=[], environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[jobs]\nmax_concurent = 3\n", r"\[jobs\] has no key max_concurent; did you mean max_concurrent\?"),
+        ("[serverr]\nport = 1\n", r"there is no section \[serverr\]; did you mean \[server\]\?"),
+        ("[server]\nmax_concurrent = 3\n", r"\[server\] has no key max_concurrent; it belongs in \[jobs\]"),
+        ("[inputs]\ndata_root = /data\n", r"did you mean data_roots\?"),
+        ("[dask]\nschedular = local\n", r"did you mean scheduler\?"),
+        ("[s2p]\nstep_timout = 10\n", r"did you mean step_timeout\?"),
+        ("[jobs]\nfrobnicate = 1\n", r"\[jobs\] has no key frobnicate \("),
+        ("[nothing_like_it]\na = 1\n", r"there is no section \[nothing_like_it\] \("),
+        ("[DEFAULT]\nport = 1\n", r"there is no section \[DEFAULT\]"),
+    ],
+)
+def test_unknown_sections_and_keys_are_refused_naming_file_and_closest_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    cfg = tmp_path / "typo.cfg"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_settings([cfg], environ={})
+    assert str(cfg) in str(caught.value) and "default.cfg" in str(caught.value)
+
+
+def test_environment_variables_of_a_known_section_must_name_a_known_key() -> None:
+    with pytest.raises(ConfigError, match=r"WPS_JOBS_MAX_CONCURENT: \[jobs\] has no key max_concurent; did"):
+        load_settings(files=[], environ={"WPS_JOBS_MAX_CONCURENT": "3"})
+    # variables of sections the server does not have belong to other programs
+    assert load_settings(files=[], environ={"WPS_TEST_DATABASE_URL": "x", "WPS_WORKER_IMAGE": "y"})
+
+
+def test_the_cli_names_the_typo_without_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "typo.cfg"
+    cfg.write_text("[jobs]\nmax_concurent = 3\n")
+    result = CliRunner().invoke(main, ["--config", str(cfg), "jobs", "list"])
+    assert result.exit_code != 0 and "did you mean max_concurrent?" in result.output
+    assert "Traceback" not in result.output

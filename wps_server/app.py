@@ -15,7 +15,7 @@ from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.database import make_engine
 from wps_server.engine import Engine
-from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported
+from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported, quoted
 from wps_server.jobs.store import JobStore
 from wps_server.ogcapi import blueprint as ogcapi
 from wps_server.process import Process
@@ -41,6 +41,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     service = WPSService(engine)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_size
+    app.url_map.merge_slashes = False  # an id or a name with "//" is not found, not redirected
     app.extensions["wps"] = service
     wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
     ogcapi.register(app, engine, settings)
@@ -70,20 +71,21 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.get("/outputs/<job_id>/<name>")
     def outputs(job_id: str, name: str) -> Response:
+        missing = NoSuchJob(f"there is no output {quoted(job_id + '/' + name)}", "href")
         if not _UUID.match(job_id) or not _SAFE_NAME.match(name):
-            return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+            return reply(service.error(missing))
         if isinstance(engine.storage, LocalFolder):  # conditional and range requests, as files allow
             try:
                 return send_from_directory(engine.storage.path(f"outputs/{job_id}"), name, max_age=3600)
             except NotFound:
-                return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+                return reply(service.error(missing))
         try:
             found = engine.storage.stream(f"outputs/{job_id}/{name}")
         except StorageError as exc:
             log.error("output not read: %s", exc, extra={"job_id": job_id})
             return reply(service.error(NoApplicableCode("the output cannot be read now; try again later")))
         if found is None:
-            return reply(service.error(NoSuchJob(f"there is no output {job_id}/{name}", "href")))
+            return reply(service.error(missing))
         size, chunks = found
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         headers = {"Content-Length": str(size), "Cache-Control": "public, max-age=3600"}
@@ -129,7 +131,11 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.errorhandler(NotFound)
     def not_found(exc: HTTPException) -> Response | HTTPException:
-        return ogcapi.http_problem(exc) if ogcapi.owns(request.path) else exc
+        if ogcapi.owns(request.path):
+            return ogcapi.http_problem(exc)
+        if request.path.startswith(("/wps/status/", "/outputs/")):  # an id or a name with a slash
+            return reply(service.error(NoSuchJob(f"there is no job or output at {quoted(request.path)}")))
+        return exc
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: HTTPException) -> Response:

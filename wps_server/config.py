@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from wps_server.spelling import closest, did_you_mean
+
 ENV_PREFIX = "WPS_"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)\s*$", re.IGNORECASE)
@@ -125,23 +127,46 @@ def load_settings(
     paths = list(config_files(environ=env) if files is None else files)
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(resources.files("wps_server").joinpath("default.cfg").read_text(), "<defaults>")
+    known = {section: set(parser.options(section)) for section in parser.sections()}
     for path in paths:
+        layer = configparser.ConfigParser(interpolation=None)
         try:
             with path.open() as handle:
-                parser.read_file(handle, str(path))
+                layer.read_file(handle, str(path))
         except (OSError, configparser.Error) as exc:
             raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+        if layer.defaults():
+            check_known(known, layer.default_section, "", str(path))
+        for section in layer.sections():
+            for key in layer.options(section):
+                check_known(known, section, key, str(path))
+        parser.read_dict(layer)
     for name, value in env.items():
         if name.startswith(ENV_PREFIX) and "_" in name[len(ENV_PREFIX) :]:
             section, key = name[len(ENV_PREFIX) :].lower().split("_", 1)
-            if parser.has_section(section) and parser.has_option(section, key):
+            if section in known:  # WPS_<other>_... variables belong to someone else
+                check_known(known, section, key, f"environment variable {name}")
                 parser.set(section, key, value)
     for section, values in (overrides or {}).items():
         for key, value in values.items():
-            if not parser.has_section(section):
-                parser.add_section(section)
+            check_known(known, section, key, "overrides")
             parser.set(section, key, value)
     return _build(_Reader(parser, env), tuple(str(p) for p in paths))
+
+
+def check_known(known: Mapping[str, set[str]], section: str, key: str, where: str) -> None:
+    """Refuse a section or key that the packaged defaults do not define, naming ``where`` it was set
+    and the closest known spelling, so that a misspelt limit is never silently ignored."""
+    listed = "wps_server/default.cfg documents every section and key"
+    if section not in known:
+        hint = closest(section, known)
+        guess = f"; did you mean [{hint}]?" if hint else ""
+        raise ConfigError(f"{where}: there is no section [{section}]{guess} ({listed})")
+    if key in known[section]:
+        return
+    owners = [name for name, keys in known.items() if key in keys]
+    guess = f"; it belongs in [{owners[0]}]" if owners else did_you_mean(key, known[section])
+    raise ConfigError(f"{where}: [{section}] has no key {key}{guess} ({listed})")
 
 
 def parse_size(text: str, where: str) -> int:

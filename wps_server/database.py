@@ -9,7 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be used as it is; the message says what to do."""
 
 
 def make_engine(url: str) -> Engine:
@@ -37,8 +43,40 @@ def make_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent; safe with several processes starting)."""
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("wps_server") / "migrations"))
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def open_existing(url: str) -> Engine:
+    """An engine on a database that exists and has the newest schema, for commands that must create
+    nothing: :class:`StoreUnavailable`, saying what to do, otherwise."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    fix = "run `wps-server migrate` (serve does it too), or pass --config to name your configuration"
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:" and not Path(database).is_file():
+            raise StoreUnavailable(f"there is no job store at {database} yet: {fix}")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StoreUnavailable(
+            f"cannot reach the database {shown} ({reason}): check [database] url, or pass --config"
+        ) from None
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if current != head:
+        engine.dispose()
+        state = "has no tables yet" if current is None else f"has an older schema ({current})"
+        raise StoreUnavailable(f"the database {shown} {state}: {fix}")
+    return engine
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("wps_server") / "migrations"))
+    return config

@@ -17,13 +17,14 @@ from cluster.storage import StorageError
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.errors import InvalidParameterValue, NoApplicableCode, ServerBusy
+from wps_server.errors import InvalidParameterValue, NoApplicableCode, ServerBusy, quoted
 from wps_server.execution import RunContext, dismiss_job, run_job, server_storage
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
 from wps_server.jobs.store import JobStore, heartbeat
 from wps_server.operations import Execute
 from wps_server.process import Process
+from wps_server.spelling import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class Engine:
 
     def process(self, identifier: str) -> Process | None:
         return self.processes.get(identifier)
+
+    def unknown_process(self, identifier: str) -> str:
+        """What to tell a client that named a process this server does not offer."""
+        return f"there is no process {quoted(identifier)}{did_you_mean(identifier, self.processes)}"
 
     # -- running -----------------------------------------------------------------------------------
     def check(self, process: Process, request: Execute) -> None:

@@ -20,6 +20,11 @@ HTTP_STATUS = {
 }
 
 
+def quoted(value: str, limit: int = 80) -> str:
+    """A user's text for a message: quoted, control characters escaped, cut after ``limit``."""
+    return repr(value[:limit]) + ("..." if len(value) > limit else "")
+
+
 class OWSError(Exception):
     """An error reported to the client as an OWS ExceptionReport."""
 

@@ -46,6 +46,7 @@ class RunContext:
     clusters: JobClusters | None = None
     record_cost: Callable[[Mapping[str, Any]], None] = lambda cost: None
     requested_outputs: frozenset[str] = frozenset()
+    by_reference: frozenset[str] = frozenset()
     costs: list[Mapping[str, Any]] = field(default_factory=list)
     _percent: int = field(default=0, init=False)
     _dismissed: bool = field(default=False, init=False)
@@ -100,6 +101,7 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
     context.requested_outputs = frozenset(
         o.identifier for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))
     )
+    context.by_reference = frozenset(o.identifier for o in request.outputs if o.as_reference)
     try:
         inputs = materialise(process, job.request, settings.inputs, context.workdir)
         values = process.handler(inputs, context)
@@ -111,7 +113,8 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
         return Outcome(Status.DISMISSED, "The job was dismissed", [])
     except OWSError as exc:
         log.warning("job failed: %s", exc.message, extra={"code": exc.code, "locator": exc.locator})
-        return Outcome(Status.FAILED, exc.message, [], JobError(exc.code, exc.message, exc.locator))
+        told = _without_server_paths(exc.message, settings, context.workdir)
+        return Outcome(Status.FAILED, told, [], JobError(exc.code, told, exc.locator))
     except Exception:
         log.exception("job failed with an internal error")
         text = f"internal error in process {process.identifier}; the operator's log has the details of job {job.id}"
@@ -119,7 +122,15 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
     finally:
         shutil.rmtree(context.workdir, ignore_errors=True)
     log.info("job succeeded", extra={"outputs": [o.identifier for o in outputs]})
-    return Outcome(Status.SUCCEEDED, "Succeeded", outputs)
+    return Outcome(Status.SUCCESSFUL, "Succeeded", outputs)
+
+
+def _without_server_paths(message: str, settings: Settings, workdir: Path) -> str:
+    """A message for the client, with the server's own folders (where a library named a file of
+    the job) replaced by words: clients never see how the server lays out its files."""
+    for folder, words in ((workdir, "the job's folder"), (settings.data_dir, "the server's data folder")):
+        message = message.replace(str(folder), words)
+    return message
 
 
 def server_storage(settings: Settings) -> JobStorage:

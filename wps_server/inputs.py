@@ -11,11 +11,11 @@ import binascii
 import math
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from wps_server.config import InputPolicy
-from wps_server.errors import FileSizeExceeded, InvalidParameterValue, MissingParameterValue
+from wps_server.errors import FileSizeExceeded, InvalidParameterValue, MissingParameterValue, quoted
 from wps_server.operations import Execute, InputSpec, OutputSpec
 from wps_server.process import (
     BoundingBox,
@@ -28,9 +28,16 @@ from wps_server.process import (
     LiteralInput,
     Process,
     ProcessInputs,
+    ValueRange,
 )
 from wps_server.references import check_reference, fetch
+from wps_server.spelling import did_you_mean
 
+# one line that starts as a path or URL does: content that was meant as a reference
+_LOOKS_LIKE_REFERENCE = re.compile(
+    r"^\s*(?:/|\.{1,2}/|~/|[A-Za-z]:[\\/]|(?:file|https?|s3|ftp)://)[^\n<>{}]*\s*$"
+)
+_INTEGERS = {"integer": -(2**63), "nonNegativeInteger": 0, "positiveInteger": 1}
 _CRS_FORMS = (
     re.compile(r"^EPSG:(\d+)$", re.IGNORECASE),
     re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]*:(\d+)$", re.IGNORECASE),
@@ -75,17 +82,22 @@ def check_execute(process: Process, request: Execute, policy: InputPolicy) -> No
     counts = Counter(spec.identifier for spec in request.inputs)
     for identifier in counts:
         if process.input(identifier) is None:
-            known = ", ".join(i.identifier for i in process.inputs) or "none"
+            names = [i.identifier for i in process.inputs]
             raise InvalidParameterValue(
-                f"process {process.identifier} has no input {identifier!r} (inputs: {known})", identifier
+                f"process {process.identifier} has no input {quoted(identifier)}"
+                f"{did_you_mean(identifier, names)} (inputs: {', '.join(names) or 'none'})",
+                identifier,
             )
     for definition in process.inputs:
         count = counts.get(definition.identifier, 0)
         missing_default = not (isinstance(definition, LiteralInput) and definition.default is not None)
         if count < definition.min_occurs and missing_default:
-            raise MissingParameterValue(
-                f"input {definition.identifier} is required ({definition.title})", definition.identifier
+            needed = (
+                f"takes at least {definition.min_occurs} values, got {count}"
+                if count
+                else f"is required ({definition.title})"
             )
+            raise MissingParameterValue(f"input {definition.identifier} {needed}", definition.identifier)
         if count > definition.max_occurs:
             raise InvalidParameterValue(
                 f"input {definition.identifier} takes at most {definition.max_occurs} value(s), got {count}",
@@ -104,9 +116,10 @@ def check_execute(process: Process, request: Execute, policy: InputPolicy) -> No
 def check_output(process: Process, spec: OutputSpec) -> None:
     definition = process.output(spec.identifier)
     if definition is None:
-        known = ", ".join(o.identifier for o in process.outputs)
+        names = [o.identifier for o in process.outputs]
         raise InvalidParameterValue(
-            f"process {process.identifier} has no output {spec.identifier!r} (outputs: {known})",
+            f"process {process.identifier} has no output {quoted(spec.identifier)}"
+            f"{did_you_mean(spec.identifier, names)} (outputs: {', '.join(names)})",
             spec.identifier,
         )
     if isinstance(definition, ComplexOutput):
@@ -142,6 +155,7 @@ def _check_input(process: Process, spec: InputSpec, policy: InputPolicy) -> None
 def materialise(process: Process, request: Execute, policy: InputPolicy, workdir: Path) -> ProcessInputs:
     """Checked values for the handler; inline data is written and references fetched into ``workdir``."""
     values: dict[str, list[InputValue]] = {}
+    texts: dict[str, list[str]] = {}
     folder = workdir / "inputs"
     for index, spec in enumerate(request.inputs):
         definition = process.input(spec.identifier)
@@ -149,6 +163,7 @@ def materialise(process: Process, request: Execute, policy: InputPolicy, workdir
         value: InputValue
         if isinstance(definition, LiteralInput):
             value = literal_value(definition, spec)
+            texts.setdefault(spec.identifier, []).append(spec.value or "")
         elif isinstance(definition, BoundingBoxInput):
             value = bounding_box(definition, spec)
         else:
@@ -168,7 +183,7 @@ def materialise(process: Process, request: Execute, policy: InputPolicy, workdir
         if isinstance(definition, LiteralInput) and missing and definition.default is not None:
             values[definition.identifier] = [definition.default]
     asked = (*request.outputs, *([request.raw_output] if request.raw_output else []))
-    return ProcessInputs(values, {o.identifier: o.mime_type for o in asked if o.mime_type})
+    return ProcessInputs(values, {o.identifier: o.mime_type for o in asked if o.mime_type}, texts)
 
 
 def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy) -> bytes:
@@ -189,10 +204,20 @@ def inline_bytes(definition: ComplexInput, spec: InputSpec, policy: InputPolicy)
         raise InvalidParameterValue(
             f"encoding {spec.encoding!r} is not supported (base64 or UTF-8)", spec.identifier
         )
+    if spec.xml is None and len(data) <= 4096 and _LOOKS_LIKE_REFERENCE.match(data.decode(errors="replace")):
+        raise InvalidParameterValue(
+            f"input {spec.identifier} came as content, but {quoted(data.decode(errors='replace'))} looks "
+            "like a path or URL: send it as a reference (a file:// or http(s):// URL: xlink:href in "
+            'WPS XML, @xlink:href= in KVP, {"href": ...} in OGC API, ComplexDataInput("file:///...") '
+            "in OWSLib)",
+            spec.identifier,
+        )
     return data
 
 
-def literal_value(definition: LiteralInput, spec: InputSpec) -> str | int | float | bool | datetime:
+def literal_value(
+    definition: LiteralInput, spec: InputSpec
+) -> str | int | float | bool | datetime | date | time:
     """Convert and range-check one literal value."""
     name = spec.identifier
     if spec.href:
@@ -200,27 +225,45 @@ def literal_value(definition: LiteralInput, spec: InputSpec) -> str | int | floa
     text = (spec.value or "").strip()
     if text == "" and definition.data_type != "string":
         raise MissingParameterValue(f"input {name} is empty", name)
-    value: str | int | float | bool | datetime
+    value: str | int | float | bool | datetime | date | time
     try:
         value = _convert(definition.data_type, text)
     except ValueError:
         raise InvalidParameterValue(
             f"input {name} must be of type {definition.data_type}, not {text[:80]!r}", name
         ) from None
-    if definition.allowed_values and value not in definition.allowed_values:
+    ranges = definition.all_ranges()
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if value in definition.allowed_values or not (definition.allowed_values or ranges):
+        return value
+    if not number and not definition.allowed_values:
+        return value  # ranges bound numbers only
+    if number and any(r.contains(value) for r in ranges):  # type: ignore[arg-type]
+        return value
+    if not ranges:
         allowed = ", ".join(map(str, definition.allowed_values))
         raise InvalidParameterValue(f"input {name} must be one of {allowed}, not {text[:80]!r}", name)
-    if definition.value_range and isinstance(value, int | float) and not isinstance(value, bool):
-        low, high = definition.value_range
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise InvalidParameterValue(f"input {name} must lie between {low} and {high}, not {value}", name)
-    return value
+    if len(ranges) == 1 and not definition.allowed_values and not ranges[0].spacing:
+        low, high = ranges[0].minimum, ranges[0].maximum
+        raise InvalidParameterValue(f"input {name} must lie between {low} and {high}, not {value}", name)
+    allowed = ", ".join([*map(str, definition.allowed_values), *map(_range_text, ranges)])
+    raise InvalidParameterValue(f"input {name} must be one of {allowed}, not {text[:80]!r}", name)
 
 
-def _convert(data_type: str, text: str) -> str | int | float | bool | datetime:
-    if data_type == "integer":
-        return int(text)
-    if data_type == "float":
+def _range_text(allowed: ValueRange) -> str:
+    low = "(" if allowed.closure in {"open", "open-closed"} else "["
+    high = ")" if allowed.closure in {"open", "closed-open"} else "]"
+    step = f" in steps of {allowed.spacing}" if allowed.spacing else ""
+    return f"{low}{allowed.minimum}, {allowed.maximum}{high}{step}"
+
+
+def _convert(data_type: str, text: str) -> str | int | float | bool | datetime | date | time:
+    if data_type in _INTEGERS:
+        whole = int(text)
+        if whole < _INTEGERS[data_type]:
+            raise ValueError(text)
+        return whole
+    if data_type in {"float", "scale", "angle"}:
         number = float(text)
         if not math.isfinite(number):
             raise ValueError(text)
@@ -232,6 +275,10 @@ def _convert(data_type: str, text: str) -> str | int | float | bool | datetime:
     if data_type == "dateTime":
         moment = datetime.fromisoformat(text)
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if data_type == "date":
+        return date.fromisoformat(text)
+    if data_type == "time":
+        return time.fromisoformat(text)
     return text
 
 

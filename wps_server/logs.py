@@ -36,6 +36,7 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # a library's warning is a log line like any other
 
 
 class JobLogger(logging.LoggerAdapter[logging.Logger]):

@@ -12,14 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from distributed import Client
 
-LiteralType = Literal["string", "integer", "float", "boolean", "dateTime", "anyURI"]
+LiteralType = Literal[
+    "string",
+    "integer",
+    "float",
+    "boolean",
+    "dateTime",
+    "anyURI",
+    "date",
+    "time",
+    "scale",
+    "angle",
+    "nonNegativeInteger",
+    "positiveInteger",
+]
+RangeClosure = Literal["closed", "open", "closed-open", "open-closed"]
+MetadataLink = tuple[str, str] | tuple[str, str, str]
+"""ows:Metadata of a process, input or output: (title, href) or (title, href, role); href may be empty."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,29 @@ FORMATS = {
     ),
     "gml32": Format("application/gml+xml; version=3.2", extension=".gml"),
 }
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """One range of allowed values, as ows:Range has it: bounds (None: unbounded), spacing, closure."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    spacing: float | None = None
+    closure: RangeClosure = "closed"
+
+    def contains(self, value: float) -> bool:
+        low, high = self.minimum, self.maximum
+        if low is not None and (value < low or (value == low and self.closure in {"open", "open-closed"})):
+            return False
+        if high is not None and (value > high or (value == high and self.closure in {"open", "closed-open"})):
+            return False
+        if self.spacing and low is not None:
+            steps = (Decimal(str(value)) - Decimal(str(low))) / Decimal(str(abs(self.spacing)))
+            return steps == steps.to_integral_value()
+        return True
+
+
 VECTOR_FORMATS = (FORMATS["gml3"], FORMATS["gml2"], FORMATS["gml32"], FORMATS["geojson"])
 """Formats of a vector input that QGIS can send: GML first, so GML with no mimeType is understood."""
 
@@ -70,6 +110,16 @@ class LiteralInput:
     allowed_values: tuple[Any, ...] = ()
     value_range: tuple[float | None, float | None] | None = None
     uom: str | None = None
+    #: Further ranges; a value is allowed when it is one of ``allowed_values`` or in any range.
+    ranges: tuple[ValueRange, ...] = ()
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[MetadataLink, ...] = ()
+
+    def all_ranges(self) -> tuple[ValueRange, ...]:
+        """``value_range`` (closed) and ``ranges``, in that order."""
+        if self.value_range is None:
+            return self.ranges
+        return (ValueRange(*self.value_range), *self.ranges)
 
 
 @dataclass(frozen=True)
@@ -81,6 +131,8 @@ class ComplexInput:
     min_occurs: int = 1
     max_occurs: int = 1
     max_megabytes: int | None = None
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[MetadataLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +144,8 @@ class BoundingBoxInput:
     min_occurs: int = 1
     max_occurs: int = 1
     dimensions: int = 2
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[MetadataLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +155,8 @@ class LiteralOutput:
     data_type: LiteralType = "string"
     abstract: str = ""
     uom: str | None = None
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[MetadataLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +165,8 @@ class ComplexOutput:
     title: str
     formats: tuple[Format, ...]
     abstract: str = ""
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[MetadataLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +175,8 @@ class BoundingBoxOutput:
     title: str
     crss: tuple[str, ...] = ("EPSG:4326",)
     abstract: str = ""
+    keywords: tuple[str, ...] = ()
+    metadata: tuple[MetadataLink, ...] = ()
 
 
 InputDefinition = LiteralInput | ComplexInput | BoundingBoxInput
@@ -151,7 +211,7 @@ class ComplexValue:
         return self.path.read_text()
 
 
-InputValue = str | int | float | bool | datetime | ComplexValue | BoundingBox
+InputValue = str | int | float | bool | datetime | date | time | ComplexValue | BoundingBox
 
 
 @dataclass(frozen=True)
@@ -166,14 +226,32 @@ class ComplexResult:
     mime_type: str
 
 
+@dataclass(frozen=True)
+class ExternalReference:
+    """A complex output the process left at a URL of its own (one of the output's formats): returned
+    by reference as that URL; a request that wants it by value gets :class:`ComplexResult` instead."""
+
+    url: str
+    mime_type: str
+
+
 class ProcessInputs:
     """The checked values of one Execute request, by input identifier, and the output formats asked for."""
 
     def __init__(
-        self, values: Mapping[str, list[InputValue]], output_formats: Mapping[str, str] | None = None
+        self,
+        values: Mapping[str, list[InputValue]],
+        output_formats: Mapping[str, str] | None = None,
+        texts: Mapping[str, list[str]] | None = None,
     ) -> None:
         self._values = dict(values)
         self._output_formats = dict(output_formats or {})
+        self._texts = dict(texts or {})
+
+    def texts(self, identifier: str) -> list[str]:
+        """A literal input's values as the client wrote them, before conversion (empty: none was sent,
+        so a default, if any, is in :meth:`all`)."""
+        return list(self._texts.get(identifier, []))
 
     def output_format(self, identifier: str) -> str | None:
         """The mimeType the client asked for output ``identifier``; None when it named none."""
@@ -200,6 +278,8 @@ class JobContext(Protocol):
     workdir: Path
     #: Outputs the request named explicitly (empty: it named none, so all are returned).
     requested_outputs: frozenset[str]
+    #: Outputs the request wants by reference.
+    by_reference: frozenset[str]
     #: What each cluster the job used cost, as recorded when it closed (see ``cluster``).
     costs: list[Mapping[str, Any]]
 
@@ -237,7 +317,7 @@ class Process:
     inputs: tuple[InputDefinition, ...] = ()
     outputs: tuple[OutputDefinition, ...] = ()
     keywords: tuple[str, ...] = ()
-    metadata: tuple[tuple[str, str], ...] = field(default=())
+    metadata: tuple[MetadataLink, ...] = field(default=())
     store_supported: bool = True
     status_supported: bool = True
 

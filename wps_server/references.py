@@ -52,7 +52,8 @@ def check_reference(href: str, policy: InputPolicy, locator: str) -> Reference:
             raise InvalidParameterValue(f"reference {href!r} has no host", locator)
         if not any(fnmatch.fnmatch(host, pattern.lower()) for pattern in policy.allowed_hosts):
             raise InvalidParameterValue(
-                f"host {host} is not among the hosts this server may fetch from", locator
+                f"host {host} is not among the hosts this server may fetch from ([inputs] allowed_hosts)",
+                locator,
             )
         if host not in policy.private_hosts:
             for address in _addresses(host, parts.port or (443 if scheme == "https" else 80), locator):
@@ -64,7 +65,8 @@ def check_reference(href: str, policy: InputPolicy, locator: str) -> Reference:
             raise InvalidParameterValue(f"reference {href!r} must be s3://bucket/key", locator)
         if not any(fnmatch.fnmatch(bucket, pattern) for pattern in policy.allowed_buckets):
             raise InvalidParameterValue(
-                f"bucket {bucket} is not among the buckets this server may read", locator
+                f"bucket {bucket} is not among the buckets this server may read ([inputs] allowed_buckets)",
+                locator,
             )
         return Reference(href, url=href)
     raise InvalidParameterValue(
@@ -79,7 +81,9 @@ def fetch(
     if reference.path is not None:
         size = reference.path.stat().st_size
         if size > policy.max_reference_size:
-            raise FileSizeExceeded(f"{reference.href} is {size} bytes, over the limit", locator)
+            raise FileSizeExceeded(
+                f"{reference.href} is {size} bytes, over the limit ([inputs] max_reference_size)", locator
+            )
         return reference.path
     assert reference.url is not None
     if reference.url.startswith("s3://"):
@@ -120,7 +124,9 @@ def _fetch_s3(url: str, policy: InputPolicy, target: Path, locator: str) -> Path
     try:
         size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
         if size > policy.max_reference_size:
-            raise FileSizeExceeded(f"{url} is {size} bytes, over the limit", locator)
+            raise FileSizeExceeded(
+                f"{url} is {size} bytes, over the limit ([inputs] max_reference_size)", locator
+            )
         client.download_file(bucket, key, str(partial))
         partial.replace(target)
     except botocore.exceptions.ClientError as exc:
@@ -149,9 +155,13 @@ def _local_path(href: str, netloc: str, path: str, scheme: str, policy: InputPol
         real = candidate.resolve()
         if any(real.is_relative_to(root) for root in roots):
             if not real.is_file():
-                raise InvalidParameterValue(f"reference {href!r} does not exist in the data folders", locator)
+                raise InvalidParameterValue(
+                    f"reference {href!r} is not a file in the folders of [inputs] data_roots", locator
+                )
             return real
-    raise InvalidParameterValue(f"reference {href!r} is outside the folders this server may read", locator)
+    raise InvalidParameterValue(
+        f"reference {href!r} is outside the folders this server may read ([inputs] data_roots)", locator
+    )
 
 
 def _addresses(host: str, port: int, locator: str) -> list[str]:
@@ -167,7 +177,8 @@ def _refuse_private(address: str, host: str, locator: str) -> None:
         ip = ip.ipv4_mapped
     if not ip.is_global or ip.is_multicast:
         raise InvalidParameterValue(
-            f"host {host} is a loopback, link-local or private address, which references may not reach",
+            f"host {host} is a loopback, link-local or private address, which references may not reach "
+            "unless it is in [inputs] private_hosts",
             locator,
         )
 
@@ -226,7 +237,9 @@ def _stream(
     declared = int(response.headers.get("Content-Length") or 0)
     if declared > policy.max_reference_size:
         response.release_conn()
-        raise FileSizeExceeded(f"{href} is {declared} bytes, over the limit", locator)
+        raise FileSizeExceeded(
+            f"{href} is {declared} bytes, over the limit ([inputs] max_reference_size)", locator
+        )
     received = 0
     partial = target.with_name(target.name + ".part")
     try:
@@ -234,7 +247,9 @@ def _stream(
             for chunk in response.stream(_CHUNK):
                 received += len(chunk)
                 if received > policy.max_reference_size:
-                    raise FileSizeExceeded(f"{href} is over the size limit", locator)
+                    raise FileSizeExceeded(
+                        f"{href} is over the size limit ([inputs] max_reference_size)", locator
+                    )
                 if time.monotonic() > deadline:
                     raise InvalidParameterValue(f"downloading {href} took longer than allowed", locator)
                 out.write(chunk)

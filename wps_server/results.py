@@ -18,6 +18,7 @@ from wps_server.process import (
     BoundingBoxOutput,
     ComplexOutput,
     ComplexResult,
+    ExternalReference,
     LiteralOutput,
     Process,
 )
@@ -67,6 +68,19 @@ def store_outputs(
         elif isinstance(definition, ComplexOutput):
             spec = requested.get(definition.identifier)
             asked = spec.mime_type if spec else None
+            if isinstance(value, ExternalReference):
+                fmt = find_format(definition.formats, value.mime_type, definition.identifier)
+                records.append(
+                    OutputRecord(
+                        definition.identifier,
+                        "complex",
+                        mime_type=fmt.mime_type,
+                        encoding=fmt.encoding,
+                        schema=fmt.schema,
+                        href=value.url,
+                    )
+                )
+                continue
             if isinstance(value, ComplexResult):
                 exact = [f for f in definition.formats if _plain(f.mime_type) == _plain(value.mime_type)]
                 fmt = (

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wps_server.engine import Engine
-from wps_server.errors import HTTP_STATUS, InvalidParameterValue, NoSuchJob, OWSError
+from wps_server.errors import HTTP_STATUS, InvalidParameterValue, NoSuchJob, OWSError, quoted
 from wps_server.jobs.model import Job
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities, Operation
 from wps_server.process import Process
@@ -53,7 +53,7 @@ class WPSService:
     def status_document(self, job_id: str, url: str) -> Reply:
         job = self.engine.job(job_id)
         if job is None:
-            return self.error(NoSuchJob(f"there is no job {job_id}", "JobID"))
+            return self.error(NoSuchJob(f"there is no job {quoted(job_id)}", "JobID"))
         return Reply(200, XML, self._execute_response(job, url))
 
     # -- operations --------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class WPSService:
         )
         for identifier in identifiers:
             if identifier not in self.processes:
-                raise InvalidParameterValue(f"there is no process {identifier!r}", "identifier")
+                raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
         key = ("describe", ",".join(identifiers))
         cached = self._cache.get(key)
         if cached is None:
@@ -108,7 +108,7 @@ class WPSService:
     def process(self, identifier: str) -> Process:
         process = self.processes.get(identifier)
         if process is None:
-            raise InvalidParameterValue(f"there is no process {identifier!r}", "identifier")
+            raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
         return process
 
     def _execute(self, request: Execute, url: str) -> Reply:

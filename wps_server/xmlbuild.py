@@ -7,11 +7,12 @@ helpers, the OWS blocks both versions write alike and the way complex content is
 from __future__ import annotations
 
 import base64
+import re
 
 from lxml import etree
 
 from wps_server.config import Metadata
-from wps_server.process import LiteralInput
+from wps_server.process import LiteralInput, MetadataLink
 from wps_server.results import literal_text
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -24,7 +25,23 @@ XS_TYPE_NAMES = {
     "boolean": "boolean",
     "dateTime": "dateTime",
     "anyURI": "anyURI",
+    "date": "date",
+    "time": "time",
+    "nonNegativeInteger": "nonNegativeInteger",
+    "positiveInteger": "positiveInteger",
+    # OWS measure types, named as PyWPS names them
+    "scale": "scale",
+    "angle": "angle",
 }
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot hold (NUL, other controls, lone surrogates) shown
+    as U+FFFD, so that no user text can make a document impossible to write."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def q(ns: str, name: str) -> str:
@@ -36,9 +53,11 @@ def sub(
     parent: etree._Element, ns: str, local: str, text: str | None = None, **attrs: str | None
 ) -> etree._Element:
     """A new child of ``parent``; attributes given as None are left out."""
-    element = etree.SubElement(parent, q(ns, local), {k: v for k, v in attrs.items() if v is not None})
+    element = etree.SubElement(
+        parent, q(ns, local), {k: xml_safe(v) for k, v in attrs.items() if v is not None}
+    )
     if text is not None:
-        element.text = text
+        element.text = xml_safe(text)
     return element
 
 
@@ -67,17 +86,27 @@ def service_provider(root: etree._Element, ows: str, xlink: str, meta: Metadata)
 
 
 def allowed_values(parent: etree._Element, ows: str, definition: LiteralInput) -> None:
-    """ows:AllowedValues from the definition's values and closed range."""
+    """ows:AllowedValues from the definition's values and ranges."""
     allowed = sub(parent, ows, "AllowedValues")
     for value in definition.allowed_values:
         sub(allowed, ows, "Value", literal_text(value))
-    if definition.value_range:
-        low, high = definition.value_range
-        rng = sub(allowed, ows, "Range", **{q(ows, "rangeClosure"): "closed"})
-        if low is not None:
-            sub(rng, ows, "MinimumValue", literal_text(low))
-        if high is not None:
-            sub(rng, ows, "MaximumValue", literal_text(high))
+    for bounds in definition.all_ranges():
+        rng = sub(allowed, ows, "Range", **{q(ows, "rangeClosure"): bounds.closure})
+        if bounds.minimum is not None:
+            sub(rng, ows, "MinimumValue", literal_text(bounds.minimum))
+        if bounds.maximum is not None:
+            sub(rng, ows, "MaximumValue", literal_text(bounds.maximum))
+        if bounds.spacing:
+            sub(rng, ows, "Spacing", literal_text(bounds.spacing))
+
+
+def ows_metadata(parent: etree._Element, ows: str, xlink: str, links: tuple[MetadataLink, ...]) -> None:
+    """ows:Metadata elements, each with its xlink title, href and role when it has them."""
+    for link in links:
+        attributes = {q(xlink, "title"): link[0], q(xlink, "href"): link[1] or None}
+        if len(link) > 2:
+            attributes[q(xlink, "role")] = link[2] or None
+        sub(parent, ows, "Metadata", **attributes)
 
 
 def embed_content(element: etree._Element, content: bytes, mime_type: str | None) -> None:

@@ -58,6 +58,7 @@ def measure(
         shared.close_all()
     if events.events is None:
         raise RuntimeError("the cluster reported no task events to measure")
+    output.parent.mkdir(parents=True, exist_ok=True)
     source = f"S2P on {', '.join(p.name for p in images)}, region {request.roi}, profile {profile.name}"
     return refresh_calibration(
         output, events.events, len(result.plan.tiles), tile_size_px=tile_size, source=source

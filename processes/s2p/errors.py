@@ -7,6 +7,8 @@ typed attributes, so an adapter can map them to protocol errors (a WPS
 
 from __future__ import annotations
 
+import difflib
+
 
 class S2PError(Exception):
     """Root of every error raised by `processes.s2p`.
@@ -95,7 +97,11 @@ class UnknownOptionError(InputError):
         self.option = option
         self.allowed = allowed
         self.reason = reason
-        super().__init__(f"s2p option {option!r}: {reason}; allowed options: {', '.join(sorted(allowed))}")
+        near = difflib.get_close_matches(option, sorted(allowed), n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]}?" if near and reason == "not an allowed option" else ""
+        super().__init__(
+            f"s2p option {option!r}: {reason}{hint}; allowed options: {', '.join(sorted(allowed))}"
+        )
 
 
 class InvalidOptionValueError(InputError):

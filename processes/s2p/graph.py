@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
 import time
 from collections import Counter
@@ -401,12 +402,20 @@ def _stop(plan: JobPlan, client: distributed.Client, run_id: str) -> None:
 def _fetch_results(
     plan: JobPlan, storage: JobStorage, reports: list[StepReport], run_id: str
 ) -> list[StepReport]:
-    """From the object store: the DSM (and confidence) into the driver's folder, and each step's
-    attempts (counted from their records)."""
+    """From the object store: the DSM (and confidence) into the driver's folder, the steps' S2P logs
+    (dated when their steps ended, the order `job_log` tells them in), and each step's attempts
+    (counted from their records)."""
     for path in (plan.dsm_path, Path(plan.out_dir) / "confidence.tif"):
         name = path.relative_to(plan.job_dir).as_posix()
         if storage.size(name) is not None:
             storage.get_file(name, path)
+    logs = set(storage.keys("markers"))
+    for report in reports:
+        name = f"markers/{step_name(report.stage, report.tile_index, report.pair)}.log"
+        if name in logs:
+            target = Path(plan.job_dir) / name
+            storage.get_file(name, target)
+            os.utime(target, (report.finished_at, report.finished_at))
     attempts = count_attempts(storage, run_id)
     return [
         dataclasses.replace(r, attempt=max(1, attempts.get(step_name(r.stage, r.tile_index, r.pair), 1)))

@@ -203,6 +203,17 @@ class StereoRequest:
 # --------------------------------------------------------------------------- images
 
 
+def _told(exc: BaseException, image: ImageInput) -> str:
+    """A library's message about ``image``, with the server's paths of its files replaced by the
+    image's name (GDAL names the file it could not read)."""
+    text = str(exc)
+    for path in (image.path, image.rpc_path):
+        if path is not None:
+            for spelling in {str(path), str(path.resolve())}:
+                text = text.replace(spelling, image.name)
+    return text
+
+
 def _read_rpc(image: ImageInput, src: rasterio.DatasetReader) -> rpcm.RPCModel:
     if image.rpc_path is not None:
         if not image.rpc_path.is_file():
@@ -211,7 +222,8 @@ def _read_rpc(image: ImageInput, src: rasterio.DatasetReader) -> rpcm.RPCModel:
             return rpcm.rpc_from_rpc_file(str(image.rpc_path))
         except Exception as exc:
             raise InvalidImageError(
-                image.name, f"its RPC file {image.rpc_path.name!r} cannot be read as an RPC model ({exc})"
+                image.name,
+                f"its RPC file {image.rpc_path.name!r} cannot be read as an RPC model ({_told(exc, image)})",
             ) from exc
     tags = src.tags(ns="RPC")
     if not tags:
@@ -222,7 +234,9 @@ def _read_rpc(image: ImageInput, src: rasterio.DatasetReader) -> rpcm.RPCModel:
     try:
         model = rpcm.RPCModel(tags)
     except (KeyError, ValueError) as exc:
-        raise InvalidImageError(image.name, f"its RPC metadata is incomplete or malformed ({exc})") from exc
+        raise InvalidImageError(
+            image.name, f"its RPC metadata is incomplete or malformed ({_told(exc, image)})"
+        ) from exc
     if not all(
         math.isfinite(v) for v in (model.row_scale, model.col_scale, model.lat_scale, model.lon_scale)
     ):
@@ -249,7 +263,7 @@ def _check_readable_to_end(image: ImageInput, src: rasterio.DatasetReader) -> No
             src.read(1, out_shape=(max(1, src.height // factor), max(1, src.width // factor)))
     except rasterio.errors.RasterioError as exc:
         raise InvalidImageError(
-            image.name, f"it is truncated or corrupt: its last block cannot be read ({exc})"
+            image.name, f"it is truncated or corrupt: its last block cannot be read ({_told(exc, image)})"
         ) from exc
 
 
@@ -261,7 +275,7 @@ def inspect_image(image: ImageInput) -> ImageInfo:
         src = rasterio.open(image.path)
     except rasterio.errors.RasterioIOError as exc:
         raise InvalidImageError(
-            image.name, f"it cannot be opened as a GeoTIFF (not a TIFF, or truncated): {exc}"
+            image.name, f"it cannot be opened as a GeoTIFF (not a TIFF, or truncated): {_told(exc, image)}"
         ) from exc
     with src:
         if src.driver != "GTiff":

@@ -34,7 +34,7 @@ import s2p.initialization
 
 from .errors import NoOverlapError, WorkdirInUseError
 from .inputs import StereoRequest
-from .s2p_state import S2P_LOCK, default_config, install_config
+from .s2p_state import S2P_LOCK, default_config, install_config, tool_output
 
 #: Layout of a job directory.
 S2P_OUT_DIRNAME = "s2p"
@@ -309,7 +309,7 @@ def prepare_job(
     temp_dir = job_dir / TEMP_DIRNAME
     for d in (out_dir, temp_dir, job_dir / MARKERS_DIRNAME):
         d.mkdir(parents=True, exist_ok=True)
-    with S2P_LOCK:
+    with S2P_LOCK, tool_output(job_dir / MARKERS_DIRNAME / "plan.log"):
         install_config(default_config())
         s2p.initialization.build_cfg(_user_config(request, out_dir, temp_dir))
         tile_w, tile_h = s2p.initialization.adjust_tile_size()

@@ -9,12 +9,15 @@ process goes through `S2P_LOCK`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import runpy
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import s2p
@@ -52,6 +55,20 @@ def install_config(values: Mapping[str, Any]) -> None:
     cfg.update(values)
     s2p.common.garbage.clear()
     s2p.common.print_elapsed_time.t0 = datetime.datetime.now()
+
+
+@contextlib.contextmanager
+def tool_output(path: Path) -> Iterator[None]:
+    """Send what s2p prints and what its programs write (s2p runs them on ``sys.stdout`` and
+    ``sys.stderr``) to the file ``path`` while the block runs, instead of the worker's own output,
+    which is the server's log. The caller holds `S2P_LOCK`."""
+    with path.open("a", buffering=1) as log:
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = log
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
 
 
 def s2p_version() -> str:

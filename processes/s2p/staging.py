@@ -47,6 +47,7 @@ from .steps import (
     StepCall,
     StepReport,
     global_pointing_call,
+    log_path,
     needs_global_pointing,
     run_s2p,
     step_running,
@@ -137,7 +138,11 @@ class StagedJob:
         def tile(t: Tile | None) -> Tile | None:
             return None if t is None else dataclasses.replace(t, dir=moved(t.dir))
 
-        for folder in (S2P_OUT_DIRNAME, TEMP_DIRNAME):  # again: a retry finds them even if they went
+        for folder in (
+            S2P_OUT_DIRNAME,
+            TEMP_DIRNAME,
+            MARKERS_DIRNAME,
+        ):  # again: a retry finds them even if they went
             (self.scratch / folder).mkdir(parents=True, exist_ok=True)
         for t in (call.tile, *call.tiles):
             if t is not None:
@@ -308,7 +313,10 @@ def run_staged_step(call: StepCall, *dependencies: object) -> StepReport:
                 seconds, written = run_s2p(local, job.config, cancelled)
                 if cancelled():  # a cancelled run writes nothing more
                     raise StereoCancelledError(call.stage.value)
-                outputs = job.put(written)
+                log = log_path(local)
+                stored_files = job.put([*written, *([str(log)] if log.exists() else [])])
+                log_name = log.relative_to(job.scratch).as_posix()
+                outputs = tuple((name, digest) for name, digest in stored_files if name != log_name)
                 stored = sum(Path(p).stat().st_size for p in written)
                 job.write_marker(call, outputs, seconds)
             recorded.result()

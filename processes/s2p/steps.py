@@ -48,7 +48,7 @@ from .plan import (
     load_job_config,
 )
 from .ransac_seed import reset_ransac_generator
-from .s2p_state import S2P_LOCK, install_config
+from .s2p_state import S2P_LOCK, install_config, tool_output
 from .watchdog import StepInterrupted, StepWatchdog
 
 _LOCK_POLL_SECONDS = 0.2
@@ -184,8 +184,12 @@ def _job_config(call: StepCall) -> dict[str, Any]:
 # --------------------------------------------------------------------------- completion markers
 
 
+def _markers_dir_of(job_dir: Path) -> Path:
+    return job_dir / MARKERS_DIRNAME
+
+
 def _markers_dir(call: StepCall) -> Path:
-    return Path(call.job_dir) / MARKERS_DIRNAME
+    return _markers_dir_of(Path(call.job_dir))
 
 
 def _marker_path(call: StepCall) -> Path:
@@ -464,6 +468,11 @@ def wait_for_global_pointing(
             rejoin()
 
 
+def log_path(call: StepCall) -> Path:
+    """The file where a step's S2P output goes."""
+    return _markers_dir(call) / f"{call.name}.log"
+
+
 def fail_reason(exc: BaseException) -> str:
     """An exception as a short reason for a message."""
     text = f"{type(exc).__name__}: {exc}"
@@ -482,7 +491,7 @@ def run_s2p(call: StepCall, cfg: dict[str, Any], cancelled: Callable[[], bool]) 
         if call.stage is Stage.POINTING:
             reset_ransac_generator()  # same SIFT filtering whatever this worker ran before
         try:
-            with watchdog:
+            with watchdog, tool_output(log_path(call)):
                 _STEP_FUNCTIONS[call.stage](call, cfg)
         except TileFailedError:
             raise
@@ -498,6 +507,15 @@ def run_s2p(call: StepCall, cfg: dict[str, Any], cancelled: Callable[[], bool]) 
         seconds = time.monotonic() - step_started
         after = _snapshot(scope)
     return seconds, [p for p, state in after.items() if before.get(p) != state]
+
+
+def job_log(job_dir: Path) -> str:
+    """What S2P and its programs printed in a job, step by step in the order the steps ran (steps
+    that printed nothing left out), with the job's folder left out of the paths."""
+    logs = sorted(_markers_dir_of(job_dir).glob("*.log"), key=lambda p: (p.stat().st_mtime, p.name))
+    texts = ((log.stem, log.read_text(errors="replace").strip()) for log in logs)
+    told = "".join(f"== {step} ==\n{text}\n\n" for step, text in texts if text)
+    return told.replace(f"{job_dir}/", "")
 
 
 def run_step(call: StepCall, *dependencies: object) -> StepReport:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from cluster_testkit import tile
 
-from cluster.errors import CalibrationError, ClusterError
+from cluster.errors import CalibrationError
 from cluster.estimate import (
+    CurrencyError,
     calibration_from_events,
     estimate,
     estimate_chart,
@@ -72,12 +73,15 @@ def test_impossible_deadline_chooses_nothing_but_reports_fastest(example: Profil
 
 def test_currencies_need_rates(example: ProfileRegistry) -> None:
     profiles = [example.get("aws"), example.get("hetzner")]
-    with pytest.raises(ClusterError, match="priced in EUR, USD"):
+    with pytest.raises(CurrencyError) as caught:
         estimate(10, load_calibration(), profiles)
-    with pytest.raises(ClusterError, match="needs reference="):
+    assert (caught.value.need, caught.value.currencies) == ("rates", ["EUR", "USD"])
+    with pytest.raises(CurrencyError) as caught:
         estimate(10, load_calibration(), profiles, rates=RATES)
-    with pytest.raises(ClusterError, match="no exchange rate to EUR for USD"):
+    assert caught.value.need == "reference"
+    with pytest.raises(CurrencyError) as caught:
         estimate(10, load_calibration(), profiles, rates={"GBP": 1.2}, reference="EUR")
+    assert (caught.value.need, caught.value.currencies, caught.value.reference) == ("rate", ["USD"], "EUR")
 
 
 def test_chart_is_a_png(example: ProfileRegistry) -> None:

@@ -32,9 +32,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def dask_cluster_processes() -> Iterator[int]:
-    """A real `dask scheduler` and one single-threaded `dask worker` of their own, as subprocesses;
-    yields the scheduler's port (on 127.0.0.1) and stops both on leaving."""
+def dask_cluster_processes(threads: int = 1) -> Iterator[int]:
+    """A real `dask scheduler` and one `dask worker` (single-threaded unless told) of their own, as
+    subprocesses; yields the scheduler's port (on 127.0.0.1) and stops both on leaving."""
     port = free_port()
     scheduler = subprocess.Popen(
         [
@@ -56,7 +56,7 @@ def dask_cluster_processes() -> Iterator[int]:
             "distributed.cli.dask_worker",
             f"tcp://127.0.0.1:{port}",
             "--nthreads",
-            "1",
+            str(threads),
             "--nworkers",
             "1",
             "--no-dashboard",

@@ -18,7 +18,7 @@ from tests.xsd import assert_valid
 from wps_server.wps2.parse import OWS, WPS, XLINK
 
 NS2 = {"wps": WPS, "ows": OWS, "xlink": XLINK}
-EXPECTED = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_sum"]
+EXPECTED = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_program", "dask_sum"]
 
 
 @pytest.fixture(scope="module")

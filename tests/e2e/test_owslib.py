@@ -44,7 +44,7 @@ def wps(server: Server) -> WebProcessingService:
 def test_capabilities_and_every_description(server: Server) -> None:
     service = wps(server)
     identifiers = [p.identifier for p in service.processes]
-    assert identifiers == ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_sum"]
+    assert identifiers == ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_program", "dask_sum"]
     for identifier in identifiers:
         process = service.describeprocess(identifier)
         assert process.identifier == identifier

@@ -158,35 +158,6 @@ def run(server: Server, roi: str, tile_size: int, cluster: str) -> dict[str, str
     return {o.identifier: o.reference for o in execution.processOutputs}
 
 
-def readme_script() -> str:
-    """The README's OWSLib script for s2p_stereo, as a user copies it."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    after = readme.split("The test pair, asynchronously, with OWSLib", 1)[1]
-    return after.split("```python\n", 1)[1].split("```", 1)[0]
-
-
-def test_the_readme_script_gives_the_reference_dsm(
-    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The README's script, run as it stands but for the server's address and data folder: it follows
-    the progress and downloads a DSM that passes s2p's acceptance against its reference."""
-    script = readme_script()
-    assert "http://127.0.0.1:5000/wps" in script and "file:///srv/data/" in script
-    script = script.replace("http://127.0.0.1:5000/wps", f"{server.url}/wps")
-    script = script.replace("time.sleep(3)", "time.sleep(1)")
-    script = script.replace("file:///srv/data/", f"file://{server.folder / 'data'}/")
-    monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {}
-    exec(compile(script, "README.md", "exec"), namespace)  # the project's own README
-    percents = [int(line.split("%")[0]) for line in capsys.readouterr().out.splitlines() if "%" in line]
-    assert percents == sorted(percents) and any(0 < p < 100 for p in percents)
-    agreement = compare_dsms(tmp_path / "dsm.tif", PAIR / "expected_dsm.tif")
-    assert agreement.acceptable, agreement
-    assert (tmp_path / "quicklook.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = requests.get(namespace["outputs"]["report"], timeout=60).json()
-    assert report["cost"]["profile"] == "local" and report["cost"]["busy_task_seconds"] > 0
-
-
 def test_a_job_whose_runner_dies_resumes_and_skips_its_finished_steps(server: Server, tmp_path: Path) -> None:
     """The runner is killed while the job's tiles are being matched: `serve` restarts it, the job's lost
     heartbeat puts it back in the queue, and the new run finds the finished steps in the job's folder."""
@@ -226,7 +197,13 @@ def test_same_request_on_a_scheduler_profile_is_billed(server: Server) -> None:
 def test_lonlat_region_through_owslib(server: Server) -> None:
     wps = WebProcessingService(f"{server.url}/wps")
     process = wps.describeprocess("s2p_stereo")
-    assert [o.identifier for o in process.processOutputs] == ["dsm", "point_cloud", "quicklook", "report"]
+    assert [o.identifier for o in process.processOutputs] == [
+        "dsm",
+        "point_cloud",
+        "quicklook",
+        "report",
+        "log",
+    ]
     assert BoundingBoxDataInput  # the roi input is a bounding box OWSLib can send
     assert {i.identifier: i.dataType for i in process.dataInputs}["roi"] == "BoundingBoxData"
 

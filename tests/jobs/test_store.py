@@ -76,7 +76,7 @@ def test_finish_does_not_override_a_dismissal(store: JobStore) -> None:
     store.claim_next("r")
     assert store.dismiss(job.id, "Dismissed")
     assert not store.finish(
-        job.id, Status.SUCCEEDED, "done", [OutputRecord("greeting", "literal", value="x")]
+        job.id, Status.SUCCESSFUL, "done", [OutputRecord("greeting", "literal", value="x")]
     )
     assert not store.progress(job.id, 50, "late")
     assert store.get(job.id).status == Status.DISMISSED  # type: ignore[union-attr]
@@ -114,7 +114,7 @@ def test_retention_never_touches_running_jobs(
     store.create(old)
     store.create(running)
     store.claim_next("r")  # old is claimed first...
-    store.finish(old.id, Status.SUCCEEDED, "done", [])
+    store.finish(old.id, Status.SUCCESSFUL, "done", [])
     store.claim_next("r")
     with store.engine.begin() as db:
         db.execute(jobs.update().values(created=time.time() - 10 * 86400, finished=time.time() - 9 * 86400))

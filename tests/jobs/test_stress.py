@@ -37,7 +37,7 @@ def hammer(server: Server) -> None:
     assert codes == [200] * CAPABILITIES
     store = store_of(server)
     finished = [store.get(j) for j in job_ids]
-    assert all(j is not None and j.status.value == "succeeded" and j.percent == 100 for j in finished)
+    assert all(j is not None and j.status.value == "successful" and j.percent == 100 for j in finished)
     no_zombies(server)
     log = server.log.read_text()
     assert "database is locked" not in log

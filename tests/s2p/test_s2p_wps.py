@@ -162,7 +162,29 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "s2p_options",
         "srtm",
     ),
-    ("one image only", execute(["pair/img_01.tif"], ROI), "MissingParameterValue", "images", "images"),
+    (
+        "one image only",
+        execute(["pair/img_01.tif"], ROI),
+        "MissingParameterValue",
+        "images",
+        "images takes at least 2 values, got 1",
+    ),
+    (
+        "misspelt s2p option",
+        execute(PAIR, ROI + literal("s2p_options", '{"horizontal_margn": 20}')),
+        "InvalidParameterValue",
+        "s2p_options",
+        "did you mean horizontal_margin?",
+    ),
+    (
+        "a path sent as the image's content",
+        execute(["pair/img_01.tif"], ROI).replace("</wps:DataInputs>", "").replace("</wps:Execute>", "")
+        + f'<wps:Input><ows:Identifier>images</ows:Identifier><wps:Data><wps:ComplexData mimeType="{IMAGE}">'
+        "/data/pair/img_02.tif</wps:ComplexData></wps:Data></wps:Input></wps:DataInputs></wps:Execute>",
+        "InvalidParameterValue",
+        "images",
+        "send it as a reference",
+    ),
     ("eleven images", execute(PAIR * 5 + PAIR[:1], ROI), "InvalidParameterValue", "images", "10"),
     (
         "rpc files not one per image",
@@ -176,14 +198,14 @@ CASES: list[tuple[str, str, str, str, str]] = [
         execute(["pair/img_01.tif", "pair/nothing.tif"], ROI),
         "InvalidParameterValue",
         "images",
-        "does not exist",
+        "is not a file in the folders of [inputs] data_roots",
     ),
     (
         "forbidden reference",
         execute(["pair/img_01.tif", "/etc/passwd"], ROI),
         "InvalidParameterValue",
         "images",
-        "outside",
+        "outside the folders this server may read ([inputs] data_roots)",
     ),
     (
         "unknown matching algorithm",
@@ -214,6 +236,8 @@ def test_bad_input(app: Flask, name: str, body: str, code: str, locator: str, wo
     assert words.lower() in text.lower(), text
     assert "Traceback" not in text
     service: Any = app.extensions["wps"]
+    for folder in (service.settings.data_dir, *service.settings.inputs.data_roots):
+        assert str(folder) not in text, "a message shows a folder of the server"
     assert not service.settings.outputs_dir.exists() or not any(service.settings.outputs_dir.iterdir())
     assert not service.settings.jobs_dir.exists() or not any(service.settings.jobs_dir.iterdir())
 
@@ -239,7 +263,7 @@ def test_described_with_every_input(app: Flask) -> None:
         "cluster",
     ]
     outputs = root.xpath("//Output/ows:Identifier/text()", namespaces={"ows": OWS})
-    assert outputs == ["dsm", "point_cloud", "quicklook", "report"]
+    assert outputs == ["dsm", "point_cloud", "quicklook", "report", "log"]
 
 
 EXAMPLE_PROFILES = Path(__file__).parents[2] / "cluster" / "clusters.example.yaml"
@@ -295,7 +319,31 @@ def test_estimate_compares_four_providers_and_meets_the_deadline(estimate_app: F
     ("extra", "locator", "words"),
     [
         (literal("profiles", "mars"), "profiles", "unknown profile"),
-        (literal("profiles", "aws") + literal("profiles", "ovh"), "exchange_rates", "EUR, USD"),
+        (
+            literal("profiles", "aws") + literal("profiles", "ovh"),
+            "exchange_rates",
+            "priced in EUR, USD: give exchange_rates (a JSON object",
+        ),
+        (
+            literal("profiles", "aws") + literal("profiles", "ovh") + literal("currency", "EUR"),
+            "exchange_rates",
+            "give exchange_rates",
+        ),
+        (
+            literal("profiles", "aws")
+            + literal("profiles", "ovh")
+            + literal("exchange_rates", '{"USD": 0.9}'),
+            "currency",
+            "exchange_rates needs currency",
+        ),
+        (
+            literal("profiles", "aws")
+            + literal("profiles", "ovh")
+            + literal("exchange_rates", '{"GBP": 1.2}')
+            + literal("currency", "EUR"),
+            "exchange_rates",
+            "exchange_rates has no rate to EUR for USD",
+        ),
         (literal("exchange_rates", "[1, 2]"), "exchange_rates", "JSON object"),
         (literal("deadline", "0"), "deadline", "between"),
     ],

@@ -19,7 +19,7 @@ from wps_server.service import WPSService
 from wps_server.wps2.parse import OWS, WPS, XLINK
 
 NS2 = {"wps": WPS, "ows": OWS, "xlink": XLINK}
-EXPECTED_PROCESSES = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_sum"]
+EXPECTED_PROCESSES = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_program", "dask_sum"]
 
 
 class CheckedClient(FlaskClient):

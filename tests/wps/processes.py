@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -84,6 +85,18 @@ def _dask_sleep(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
     return {"slept": sum(gather(futures, ctx, "napping"))}
 
 
+def _run_program(seconds: float) -> float:
+    """A task that runs an external program, as S2P's steps do."""
+    subprocess.run(["sleep", str(seconds)], check=True)
+    return seconds
+
+
+def _dask_program(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
+    client = ctx.client()
+    futures = client.map(_run_program, [inputs.one("seconds")] * inputs.one("tasks"), pure=False)
+    return {"slept": sum(gather(futures, ctx, "running programs"))}
+
+
 def test_processes(settings: Settings | None = None) -> list[Process]:
     return [
         Process(
@@ -150,6 +163,16 @@ def test_processes(settings: Settings | None = None) -> list[Process]:
                 LiteralInput("seconds", "Seconds per task", "float", value_range=(0, 60)),
             ),
             outputs=(LiteralOutput("slept", "Task-seconds slept", "float"),),
+        ),
+        Process(
+            "dask_program",
+            "Tasks on the Dask cluster that each run an external program",
+            _dask_program,
+            inputs=(
+                LiteralInput("tasks", "Tasks", "integer", value_range=(1, 100)),
+                LiteralInput("seconds", "Seconds per program", "float", value_range=(0, 60)),
+            ),
+            outputs=(LiteralOutput("slept", "Program-seconds", "float"),),
         ),
         Process(
             "dask_sum",

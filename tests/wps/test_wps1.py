@@ -19,7 +19,7 @@ from wps_server.service import WPSService
 from wps_server.wps1.parse import OWS, WPS, XLINK
 
 NS = {"wps": WPS, "ows": OWS, "xlink": XLINK}
-EXPECTED_PROCESSES = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_sum"]
+EXPECTED_PROCESSES = ["hello", "echo", "sleep", "fail", "dask_sleep", "dask_program", "dask_sum"]
 
 
 def xml(response: object) -> etree._Element:
@@ -217,9 +217,9 @@ def test_a_queue_of_short_jobs_does_not_wait_for_the_runner_s_poll(client: WpsCl
     thread.start()
     try:
         deadline = time.monotonic() + 30  # one poll would take 60 s: only the wake-up can get there
-        while service.store.count(Status.SUCCEEDED) < 4 and time.monotonic() < deadline:
+        while service.store.count(Status.SUCCESSFUL) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert service.store.count(Status.SUCCEEDED) == 4
+        assert service.store.count(Status.SUCCESSFUL) == 4
     finally:
         runner.stop()
         thread.join(timeout=30)
@@ -240,7 +240,7 @@ def test_process_failure_is_reported_without_traceback(client: WpsClient) -> Non
 def test_jobs_are_recorded(client: WpsClient, app: object) -> None:
     execute(client, "identifier=hello&DataInputs=name=x")
     jobs = app.extensions["wps"].store.list()  # type: ignore[attr-defined]
-    assert [(j.process_id, j.status.value, j.percent) for j in jobs] == [("hello", "succeeded", 100)]
+    assert [(j.process_id, j.status.value, j.percent) for j in jobs] == [("hello", "successful", 100)]
 
 
 def test_landing_page_links_the_source(client: WpsClient) -> None:

@@ -15,13 +15,13 @@ from wps_server.operations import Execute, InputSpec, OutputSpec
 class Status(enum.StrEnum):
     ACCEPTED = "accepted"
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
+    SUCCESSFUL = "successful"
     FAILED = "failed"
     DISMISSED = "dismissed"
 
     @property
     def finished(self) -> bool:
-        return self in {Status.SUCCEEDED, Status.FAILED, Status.DISMISSED}
+        return self in {Status.SUCCESSFUL, Status.FAILED, Status.DISMISSED}
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class OutputRecord:
     lower: tuple[float, ...] = ()
     upper: tuple[float, ...] = ()
     crs: str | None = None
+    href: str | None = None  # a complex output the process left elsewhere: its URL, returned by reference
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from wps_server.execution import RunContext, remove_job_files, remove_outputs, r
 from wps_server.jobs.model import Job, Status
 from wps_server.jobs.store import JobStore
 from wps_server.process import Process
+from wps_server.registry import entries, entry_module
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,13 @@ class PeriodicTask:
 
 
 def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
-    """The tasks offered by the module of ``[server] processes``: its ``periodic_tasks(settings)``,
-    when it has one (a module of processes that need no upkeep has none)."""
-    module = importlib.import_module(settings.processes.partition(":")[0])
-    factory = getattr(module, "periodic_tasks", None)
-    return [] if factory is None else list(factory(settings))
+    """The tasks offered by the modules of ``[server] processes``: each one's
+    ``periodic_tasks(settings)``, when it has one (a module of processes that need no upkeep has none)."""
+    tasks: list[PeriodicTask] = []
+    for name in dict.fromkeys(entry_module(entry) for entry in entries(settings)):
+        factory = getattr(importlib.import_module(name), "periodic_tasks", None)
+        tasks += [] if factory is None else list(factory(settings))
+    return tasks
 
 
 class Runner:
@@ -95,9 +98,35 @@ class Runner:
         self._wake.set()
 
     def run(self) -> None:
+        if not self._take_lease():
+            return
         log.info(
             "runner started", extra={"runner": self.name, "max_concurrent": self.settings.jobs.max_concurrent}
         )
+        try:
+            self._loop()
+        finally:
+            self.store.release_lease(self.name)
+        log.info("runner stopped", extra={"runner": self.name})
+
+    def _take_lease(self) -> bool:
+        """Become the store's one runner, waiting while another one may be alive (never two at
+        once); False if stopped before."""
+        said = False
+        while not self._stop.is_set():
+            holder = self.store.take_lease(self.name, self.timings.stale_after)
+            if holder is None:
+                return True
+            if not said:
+                log.warning(
+                    "another job runner drives this job store; waiting until it stops",
+                    extra={"holder": holder.runner, "host": holder.host, "pid": holder.pid},
+                )
+                said = True
+            self._stop.wait(1.0)
+        return False
+
+    def _loop(self) -> None:
         last_beat = last_sweep = last_retention = 0.0
         next_periodic = [0.0] * len(self.periodic)
         while not self._stop.is_set():
@@ -106,6 +135,11 @@ class Runner:
                 self._recover()
                 last_sweep = now
             if now - last_beat >= self.timings.heartbeat:
+                if not self.store.renew_lease(self.name):
+                    log.error(
+                        "this runner lost its lease on the job store; stopping", extra={"runner": self.name}
+                    )
+                    self.stop()
                 self.store.beat(self.active())
                 last_beat = now
             if now - last_retention >= self.timings.retention_sweep:
@@ -123,7 +157,6 @@ class Runner:
         if self.clusters is not None:
             self.clusters.close()
         self.scheduler.close()
-        log.info("runner stopped", extra={"runner": self.name})
 
     def active(self) -> list[str]:
         """Ids of the jobs running here (each job's thread removes its own when it ends)."""

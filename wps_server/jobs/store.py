@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +53,41 @@ jobs = sa.Table(
     sa.Index("ix_wps_jobs_status_created", "status", "created"),
     sa.Index("ix_wps_jobs_finished", "finished"),
 )
+
+lease = sa.Table(
+    "wps_runner_lease",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("runner", sa.String(200), nullable=False),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("heartbeat", sa.Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The job runner that drives a store."""
+
+    runner: str
+    host: str
+    pid: int
+    heartbeat: float
+
+    def alive(self, stale_after: float) -> bool:
+        """Whether it may still be running: its heartbeat is recent, and on this machine its process
+        exists (a runner killed here frees the store at once, not after ``stale_after``)."""
+        if time.time() - self.heartbeat > stale_after:
+            return False
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 class JobStore:
@@ -113,7 +151,7 @@ class JobStore:
     ) -> bool:
         """Move a job to a final state unless it already is in one (a dismissal wins)."""
         values: dict[str, Any] = {"status": status.value, "message": message, "finished": time.time()}
-        if status == Status.SUCCEEDED:
+        if status == Status.SUCCESSFUL:
             values["percent"] = 100
         if outputs is not None:
             values["outputs"] = outputs_to_json(outputs)
@@ -141,11 +179,25 @@ class JobStore:
         with self._begin() as db:
             db.execute(jobs.update().where(jobs.c.id == job_id).values(cost=json.dumps(cost, default=str)))
 
+    def cost(self, job_id: str) -> dict[str, Any] | None:
+        """The measured cost of one job, if it has one."""
+        with self.engine.connect() as db:
+            text = db.execute(sa.select(jobs.c.cost).where(jobs.c.id == job_id)).scalar()
+        return json.loads(text) if text else None
+
     def costs(self, limit: int = 100) -> list[tuple[Job, dict[str, Any]]]:
         """The newest jobs that have a cost, with it."""
         query = jobs.select().where(jobs.c.cost.is_not(None)).order_by(jobs.c.created.desc()).limit(limit)
         with self.engine.connect() as db:
             return [(_to_job(row), json.loads(row["cost"])) for row in db.execute(query).mappings()]
+
+    def ids_starting(self, prefix: str, limit: int = 2) -> list[str]:
+        """Ids of jobs that start with ``prefix`` (hex digits and dashes only), at most ``limit``."""
+        if not prefix or prefix.strip("0123456789abcdef-"):
+            return []
+        query = sa.select(jobs.c.id).where(jobs.c.id.startswith(prefix)).order_by(jobs.c.id).limit(limit)
+        with self.engine.connect() as db:
+            return list(db.execute(query).scalars())
 
     def running_ids(self) -> list[str]:
         with self.engine.connect() as db:
@@ -184,6 +236,54 @@ class JobStore:
                 )
             ).rowcount
         return self.get(candidate) if claimed == 1 else None
+
+    # -- the runner lease ---------------------------------------------------------------------------
+    def take_lease(self, runner: str, stale_after: float) -> LeaseHolder | None:
+        """Make ``runner`` (of this host and process) the store's one runner, unless another that
+        may be alive holds it: None when taken, else that holder."""
+        me = {"runner": runner, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
+        try:
+            with self._begin() as db:
+                row = db.execute(lease.select().where(lease.c.id == 1)).mappings().first()
+                if row is None:
+                    db.execute(lease.insert().values(id=1, **me))
+                    return None
+                holder = LeaseHolder(row["runner"], row["host"], row["pid"], row["heartbeat"])
+                if holder.runner != runner and holder.alive(stale_after):
+                    return holder
+                # compare and swap: of two runners taking over a dead one's lease, one wins
+                swapped = db.execute(
+                    lease.update()
+                    .where(
+                        lease.c.id == 1,
+                        lease.c.runner == holder.runner,
+                        lease.c.heartbeat == holder.heartbeat,
+                    )
+                    .values(**me)
+                ).rowcount
+                return None if swapped == 1 else holder
+        except sa.exc.IntegrityError:  # another runner inserted the lease first
+            return self.lease_holder() or LeaseHolder("another runner", "", 0, time.time())
+
+    def renew_lease(self, runner: str) -> bool:
+        """Beat the lease's heartbeat; False if ``runner`` no longer holds it."""
+        with self._begin() as db:
+            return bool(
+                db.execute(
+                    lease.update()
+                    .where(lease.c.id == 1, lease.c.runner == runner)
+                    .values(heartbeat=time.time())
+                ).rowcount
+            )
+
+    def release_lease(self, runner: str) -> None:
+        with self._begin() as db:
+            db.execute(lease.delete().where(lease.c.id == 1, lease.c.runner == runner))
+
+    def lease_holder(self) -> LeaseHolder | None:
+        with self.engine.connect() as db:
+            row = db.execute(lease.select().where(lease.c.id == 1)).mappings().first()
+        return LeaseHolder(row["runner"], row["host"], row["pid"], row["heartbeat"]) if row else None
 
     def beat(self, job_ids: list[str]) -> None:
         """Say these running jobs are alive."""

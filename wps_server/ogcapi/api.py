@@ -44,7 +44,7 @@ CONFORMANCE = [
 STATUS = {
     Status.ACCEPTED: "accepted",
     Status.RUNNING: "running",
-    Status.SUCCEEDED: "successful",
+    Status.SUCCESSFUL: "successful",
     Status.FAILED: "failed",
     Status.DISMISSED: "dismissed",
 }
@@ -127,7 +127,7 @@ class ProcessesAPI:
             job = self.engine.run(process, request)
         except OWSError as exc:
             raise from_ows(exc) from None
-        if job.status != Status.SUCCEEDED:
+        if job.status != Status.SUCCESSFUL:
             raise _failure(job)
         headers = {"Link": f'<{base}/jobs/{job.id}>; rel="monitor"'}
         if response == "raw":
@@ -198,7 +198,7 @@ class ProcessesAPI:
     def _process(self, identifier: str) -> Process:
         process = self.engine.process(identifier)
         if process is None:
-            raise no_such_process(identifier)
+            raise no_such_process(self.engine.unknown_process(identifier))
         return process
 
     def _job(self, job_id: str) -> Job:
@@ -215,7 +215,7 @@ class ProcessesAPI:
             "jobID": job.id,
             "status": STATUS[job.status],
             "message": job.message,
-            "progress": 100 if job.status == Status.SUCCEEDED else max(0, min(100, job.percent)),
+            "progress": 100 if job.status == Status.SUCCESSFUL else max(0, min(100, job.percent)),
         }
         for key, moment in (("created", job.created), ("started", job.started), ("finished", job.finished)):
             if moment is not None:
@@ -225,7 +225,7 @@ class ProcessesAPI:
             _link(f"{url}?f=html", "alternate", "text/html", "as HTML"),
             _link(f"{base}/processes/{job.process_id}", "up", JSON, "the process"),
         ]
-        if job.status == Status.SUCCEEDED:
+        if job.status == Status.SUCCESSFUL:
             links.append(_link(f"{url}/results", describe.REL_RESULTS, JSON, "results"))
         info["links"] = links
         return info
@@ -236,8 +236,8 @@ class ProcessesAPI:
         results: dict[str, Any] = {}
         for record in self.engine.selected_outputs(job):
             spec = requested.get(record.identifier)
-            if record.kind == "complex" and spec is not None and spec.as_reference:
-                href = f"{root}/outputs/{job.id}/{record.file}"
+            if record.kind == "complex" and (record.href or (spec is not None and spec.as_reference)):
+                href = record.href or f"{root}/outputs/{job.id}/{record.file}"
                 results[record.identifier] = {"href": href, "type": record.mime_type}
             else:
                 results[record.identifier] = self._value(job, record)
@@ -283,9 +283,9 @@ def _failure(job: Job) -> ApiError:
 
 def _typed_literal(text: str, data_type: str | None) -> Any:
     try:
-        if data_type == "integer":
+        if data_type in {"integer", "nonNegativeInteger", "positiveInteger"}:
             return int(text)
-        if data_type == "float":
+        if data_type in {"float", "scale", "angle"}:
             return float(text)
     except ValueError:
         return text

@@ -18,7 +18,7 @@ from wps_server.config import Settings
 from wps_server.engine import Engine
 from wps_server.ogcapi.api import JSON, Answer, ProcessesAPI
 from wps_server.ogcapi.html import render
-from wps_server.ogcapi.problems import PROBLEM_JSON, ApiError, bad_request, type_for
+from wps_server.ogcapi.problems import PROBLEM_JSON, ApiError, bad_request, no_such_job, type_for
 
 PREFIX = "/ogcapi"
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ def http_problem(exc: HTTPException) -> Response:
     if status == 405:
         detail = f"HTTP {request.method} is not supported on {request.path}"
     error = ApiError(status, type_for(codes.get(status, "NoApplicableCode")), exc.name, detail)
+    if status == 404 and request.path.startswith(PREFIX + "/jobs/"):  # e.g. a job id with a slash
+        error = no_such_job(request.path.removeprefix(PREFIX + "/jobs/"))
     headers = {}
     valid = getattr(exc, "valid_methods", None)
     if valid:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, time
 from typing import Any
 
 from wps_server.process import (
@@ -13,8 +14,10 @@ from wps_server.process import (
     LiteralInput,
     LiteralOutput,
     LiteralType,
+    MetadataLink,
     OutputDefinition,
     Process,
+    ValueRange,
 )
 
 REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
@@ -41,6 +44,7 @@ def summary(process: Process, base: str) -> dict[str, Any]:
         "description": process.abstract,
         "version": process.version,
         "keywords": list(process.keywords),
+        "metadata": metadata(process.metadata),
         "jobControlOptions": job_control_options(process),
         "outputTransmission": ["value", "reference"],
         "links": [
@@ -58,18 +62,59 @@ def description(process: Process, base: str) -> dict[str, Any]:
     return document
 
 
+_LITERAL_SCHEMAS: dict[str, dict[str, Any]] = {
+    "integer": {"type": "integer"},
+    "nonNegativeInteger": {"type": "integer", "minimum": 0},
+    "positiveInteger": {"type": "integer", "minimum": 1},
+    "float": {"type": "number"},
+    "scale": {"type": "number"},
+    "angle": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "dateTime": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "time": {"type": "string", "format": "time"},
+    "anyURI": {"type": "string", "format": "uri"},
+}
+
+
 def _literal_schema(data_type: LiteralType) -> dict[str, Any]:
-    if data_type == "integer":
-        return {"type": "integer"}
-    if data_type == "float":
-        return {"type": "number"}
-    if data_type == "boolean":
-        return {"type": "boolean"}
-    if data_type == "dateTime":
-        return {"type": "string", "format": "date-time"}
-    if data_type == "anyURI":
-        return {"type": "string", "format": "uri"}
-    return {"type": "string"}
+    return dict(_LITERAL_SCHEMAS.get(data_type, {"type": "string"}))
+
+
+def metadata(links: tuple[MetadataLink, ...]) -> list[dict[str, str]]:
+    """Metadata links as OGC API - Processes has them: title, role and href when given."""
+    described = []
+    for link in links:
+        entry = {"title": link[0]}
+        if link[1]:
+            entry["href"] = link[1]
+        if len(link) > 2 and link[2]:
+            entry["role"] = link[2]
+        described.append(entry)
+    return described
+
+
+def _range_schema(schema: dict[str, Any], bounds: ValueRange) -> dict[str, Any]:
+    bounded = dict(schema)
+    if bounds.minimum is not None:
+        key = "exclusiveMinimum" if bounds.closure in {"open", "open-closed"} else "minimum"
+        bounded[key] = bounds.minimum
+    if bounds.maximum is not None:
+        key = "exclusiveMaximum" if bounds.closure in {"open", "closed-open"} else "maximum"
+        bounded[key] = bounds.maximum
+    if bounds.spacing and bounds.minimum in {0, None}:
+        bounded["multipleOf"] = bounds.spacing
+    return bounded
+
+
+def _allowed_schema(schema: dict[str, Any], definition: LiteralInput) -> dict[str, Any]:
+    """The literal schema narrowed to the allowed values and ranges (a oneOf when there are several)."""
+    choices: list[dict[str, Any]] = [_range_schema(schema, r) for r in definition.all_ranges()]
+    if definition.allowed_values:
+        choices.insert(0, {**schema, "enum": list(definition.allowed_values)})
+    if not choices:
+        return schema
+    return choices[0] if len(choices) == 1 else {"oneOf": choices}
 
 
 def _format_schema(fmt: Format) -> dict[str, Any]:
@@ -113,18 +158,11 @@ def _input(definition: InputDefinition) -> dict[str, Any]:
         "minOccurs": definition.min_occurs,
         "maxOccurs": definition.max_occurs,
     }
+    _keywords_and_metadata(described, definition)
     if isinstance(definition, LiteralInput):
-        schema = _literal_schema(definition.data_type)
-        if definition.allowed_values:
-            schema["enum"] = list(definition.allowed_values)
-        if definition.value_range:
-            low, high = definition.value_range
-            if low is not None:
-                schema["minimum"] = low
-            if high is not None:
-                schema["maximum"] = high
+        schema = _allowed_schema(_literal_schema(definition.data_type), definition)
         if definition.default is not None:
-            schema["default"] = definition.default
+            schema["default"] = _json_value(definition.default)
         if definition.uom:
             described["additionalParameters"] = {"parameters": [{"name": "uom", "value": [definition.uom]}]}
     elif isinstance(definition, ComplexInput):
@@ -142,4 +180,18 @@ def _output(definition: OutputDefinition) -> dict[str, Any]:
         schema = _formats_schema(definition.formats)
     elif isinstance(definition, BoundingBoxOutput):
         schema = bbox_schema(definition.crss)
-    return {"title": definition.title, "description": definition.abstract, "schema": schema}
+    described = {"title": definition.title, "description": definition.abstract, "schema": schema}
+    _keywords_and_metadata(described, definition)
+    return described
+
+
+def _keywords_and_metadata(described: dict[str, Any], definition: InputDefinition | OutputDefinition) -> None:
+    if definition.keywords:
+        described["keywords"] = list(definition.keywords)
+    if definition.metadata:
+        described["metadata"] = metadata(definition.metadata)
+
+
+def _json_value(value: Any) -> Any:
+    """A default as JSON has it: dates and times as ISO 8601 text."""
+    return value.isoformat() if isinstance(value, date | time) else value

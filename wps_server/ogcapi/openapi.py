@@ -72,6 +72,17 @@ SCHEMAS: dict[str, Any] = {
         "type": "array",
         "items": {"type": "string", "enum": ["sync-execute", "async-execute", "dismiss"]},
     },
+    "metadata": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string"},
+                "role": {"type": "string"},
+                "href": {"type": "string"},
+            },
+        },
+    },
     "processSummary": {
         "type": "object",
         "required": ["id", "version"],
@@ -81,6 +92,7 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "version": {"type": "string"},
             "keywords": {"type": "array", "items": {"type": "string"}},
+            "metadata": _ref("metadata"),
             "jobControlOptions": _ref("jobControlOptions"),
             "outputTransmission": {
                 "type": "array",
@@ -102,6 +114,8 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "title": {"type": "string"},
             "description": {"type": "string"},
+            "keywords": {"type": "array", "items": {"type": "string"}},
+            "metadata": _ref("metadata"),
             "schema": {"type": "object"},
         },
     },

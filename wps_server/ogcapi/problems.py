@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from wps_server.errors import HTTP_STATUS, OWSError
+from wps_server.errors import HTTP_STATUS, OWSError, quoted
 
 PROBLEM_JSON = "application/problem+json"
 OGC_EXCEPTIONS = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
@@ -41,12 +41,12 @@ class ApiError(Exception):
         return problem
 
 
-def no_such_process(identifier: str) -> ApiError:
-    return ApiError(404, NO_SUCH_PROCESS, "No such process", f"there is no process {identifier!r}")
+def no_such_process(message: str) -> ApiError:
+    return ApiError(404, NO_SUCH_PROCESS, "No such process", message)
 
 
 def no_such_job(job_id: str, why: str = "") -> ApiError:
-    return ApiError(404, NO_SUCH_JOB, "No such job", why or f"there is no job {job_id!r}")
+    return ApiError(404, NO_SUCH_JOB, "No such job", why or f"there is no job {quoted(job_id)}")
 
 
 def bad_request(detail: str, code: str = "InvalidParameterValue") -> ApiError:

@@ -37,6 +37,7 @@ from wps_server.xmlbuild import (
     allowed_values,
     embed_content,
     ows_keywords,
+    ows_metadata,
     q,
     serialise,
     service_provider,
@@ -86,8 +87,7 @@ def capabilities(settings: Settings, url: str, processes: Iterable[Process]) -> 
         brief = sub(offerings, WPS, "Process")
         brief.set(q(WPS, "processVersion"), process.version)
         _describe(brief, process.identifier, process.title, process.abstract)
-        for title, href in process.metadata:
-            sub(brief, OWS, "Metadata", **{q(XLINK, "title"): title, q(XLINK, "href"): href})
+        ows_metadata(brief, OWS, XLINK, process.metadata)
     languages = sub(root, WPS, "Languages")
     sub(sub(languages, WPS, "Default"), OWS, "Language", settings.language)
     sub(sub(languages, WPS, "Supported"), OWS, "Language", settings.language)
@@ -108,8 +108,7 @@ def process_description(process: Process) -> etree._Element:
     element.set("storeSupported", str(process.store_supported).lower())
     element.set("statusSupported", str(process.status_supported).lower())
     _describe(element, process.identifier, process.title, process.abstract)
-    for title, href in process.metadata:
-        sub(element, OWS, "Metadata", **{q(XLINK, "title"): title, q(XLINK, "href"): href})
+    ows_metadata(element, OWS, XLINK, process.metadata)
     if process.inputs:
         inputs = etree.SubElement(element, "DataInputs")
         for definition in process.inputs:
@@ -156,10 +155,11 @@ def _input_description(parent: etree._Element, definition: InputDefinition) -> N
         parent, "Input", minOccurs=str(definition.min_occurs), maxOccurs=str(definition.max_occurs)
     )
     _describe(element, definition.identifier, definition.title, definition.abstract)
+    ows_metadata(element, OWS, XLINK, definition.metadata)
     if isinstance(definition, LiteralInput):
         literal = etree.SubElement(element, "LiteralData")
         _literal_type(literal, definition.data_type, definition.uom)
-        if definition.allowed_values or definition.value_range:
+        if definition.allowed_values or definition.all_ranges():
             allowed_values(literal, OWS, definition)
         else:
             sub(literal, OWS, "AnyValue")
@@ -177,6 +177,7 @@ def _input_description(parent: etree._Element, definition: InputDefinition) -> N
 def _output_description(parent: etree._Element, definition: OutputDefinition) -> None:
     element = etree.SubElement(parent, "Output")
     _describe(element, definition.identifier, definition.title, definition.abstract)
+    ows_metadata(element, OWS, XLINK, definition.metadata)
     if isinstance(definition, LiteralOutput):
         _literal_type(etree.SubElement(element, "LiteralOutput"), definition.data_type, definition.uom)
     elif isinstance(definition, ComplexOutput):
@@ -228,7 +229,7 @@ def execute_response(
         sub(status, WPS, "ProcessAccepted", job.message or "Accepted, waiting in the queue")
     elif job.status == Status.RUNNING:
         sub(status, WPS, "ProcessStarted", job.message or "Running", percentCompleted=str(job.percent))
-    elif job.status == Status.SUCCEEDED:
+    elif job.status == Status.SUCCESSFUL:
         sub(status, WPS, "ProcessSucceeded", job.message or "Succeeded")
     else:
         failed = sub(status, WPS, "ProcessFailed")
@@ -259,7 +260,7 @@ def execute_response(
                 uom=spec.uom,
             )
             sub(out, OWS, "Identifier", spec.identifier)
-    if job.status == Status.SUCCEEDED and job.outputs:
+    if job.status == Status.SUCCESSFUL and job.outputs:
         chosen = [o for o in job.outputs if not requested or o.identifier in requested]
         outputs = sub(root, WPS, "ProcessOutputs")
         for record in chosen:
@@ -321,12 +322,12 @@ def _output(
     element = sub(parent, WPS, "Output")
     title = definition.title if definition else record.identifier
     _describe(element, record.identifier, title, definition.abstract if definition else "")
-    if record.kind == "complex" and as_reference:
+    if record.kind == "complex" and (as_reference or record.href):
         sub(
             element,
             WPS,
             "Reference",
-            href=f"{base_url}/{record.file}",
+            href=record.href or f"{base_url}/{record.file}",
             mimeType=record.mime_type,
             encoding=record.encoding,
             schema=record.schema,

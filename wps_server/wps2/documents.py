@@ -5,6 +5,7 @@ and job records as the WPS 1.0.0 documents.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -34,6 +35,7 @@ from wps_server.xmlbuild import (
     allowed_values,
     embed_content,
     ows_keywords,
+    ows_metadata,
     q,
     serialise,
     service_provider,
@@ -46,7 +48,7 @@ XS = "http://www.w3.org/2001/XMLSchema#"
 STATUS = {
     Status.ACCEPTED: "Accepted",
     Status.RUNNING: "Running",
-    Status.SUCCEEDED: "Succeeded",
+    Status.SUCCESSFUL: "Succeeded",
     Status.FAILED: "Failed",
     Status.DISMISSED: "Dismissed",
 }
@@ -71,8 +73,12 @@ def _describe(
 
 
 def _metadata(parent: etree._Element, process: Process) -> None:
-    for title, href in process.metadata:
-        sub(parent, OWS, "Metadata", **{q(XLINK, "title"): title, q(XLINK, "href"): href})
+    ows_metadata(parent, OWS, XLINK, process.metadata)
+
+
+def ows_version(version: str) -> str | None:
+    """A process version as OWS 2.0 writes versions (x.y.z); left out when it has another form."""
+    return version if re.fullmatch(r"\d+\.\d?\d\.\d?\d", version) else None
 
 
 def job_control_options(process: Process) -> str:
@@ -113,7 +119,7 @@ def capabilities(settings: Settings, url: str, processes: Iterable[Process]) -> 
             "ProcessSummary",
             jobControlOptions=job_control_options(process),
             outputTransmission="value reference",
-            processVersion=process.version,
+            processVersion=ows_version(process.version),
         )
         _describe(summary, process.identifier, process.title, process.abstract, process.keywords)
         _metadata(summary, process)
@@ -129,15 +135,11 @@ def process_offerings(processes: Iterable[etree._Element]) -> bytes:
 
 def process_offering(process: Process, language: str) -> etree._Element:
     """One wps:ProcessOffering (cached by the caller, copied into each answer)."""
-    offering = etree.Element(
-        q(WPS, "ProcessOffering"),
-        {
-            "jobControlOptions": job_control_options(process),
-            "outputTransmission": "value reference",
-            "processVersion": process.version,
-        },
-        nsmap=NSMAP,
-    )
+    attributes = {"jobControlOptions": job_control_options(process), "outputTransmission": "value reference"}
+    version = ows_version(process.version)
+    if version is not None:
+        attributes["processVersion"] = version
+    offering = etree.Element(q(WPS, "ProcessOffering"), attributes, nsmap=NSMAP)
     element = sub(offering, WPS, "Process")
     element.set(q(XML_NS, "lang"), language)
     _describe(element, process.identifier, process.title, process.abstract, process.keywords)
@@ -170,7 +172,7 @@ def _literal(
     sub(literal, WPS, "Format", mimeType="text/plain", default="true")
     sub(literal, WPS, "Format", mimeType="text/xml")
     domain = etree.SubElement(literal, "LiteralDataDomain", default="true")  # unqualified in the XSD
-    if definition is not None and (definition.allowed_values or definition.value_range):
+    if definition is not None and (definition.allowed_values or definition.all_ranges()):
         allowed_values(domain, OWS, definition)
     else:
         sub(domain, OWS, "AnyValue")
@@ -193,7 +195,8 @@ def _bbox(parent: etree._Element, crss: tuple[str, ...]) -> None:
 def _input(parent: etree._Element, definition: InputDefinition) -> None:
     maximum = str(definition.max_occurs)
     element = sub(parent, WPS, "Input", minOccurs=str(definition.min_occurs), maxOccurs=maximum)
-    _describe(element, definition.identifier, definition.title, definition.abstract)
+    _describe(element, definition.identifier, definition.title, definition.abstract, definition.keywords)
+    ows_metadata(element, OWS, XLINK, definition.metadata)
     if isinstance(definition, LiteralInput):
         _literal(element, definition.data_type, definition.uom, definition)
     elif isinstance(definition, ComplexInput):
@@ -204,7 +207,8 @@ def _input(parent: etree._Element, definition: InputDefinition) -> None:
 
 def _output_description(parent: etree._Element, definition: OutputDefinition) -> None:
     element = sub(parent, WPS, "Output")
-    _describe(element, definition.identifier, definition.title, definition.abstract)
+    _describe(element, definition.identifier, definition.title, definition.abstract, definition.keywords)
+    ows_metadata(element, OWS, XLINK, definition.metadata)
     if isinstance(definition, LiteralOutput):
         _literal(element, definition.data_type, definition.uom)
     elif isinstance(definition, ComplexOutput):
@@ -222,7 +226,7 @@ def status_info(job: Job, expiration: datetime | None) -> bytes:
         sub(root, WPS, "ExpirationDate", utc_text(expiration))
     if job.status == Status.RUNNING:
         sub(root, WPS, "PercentCompleted", str(max(0, min(100, job.percent))))
-    elif job.status == Status.SUCCEEDED:
+    elif job.status == Status.SUCCESSFUL:
         sub(root, WPS, "PercentCompleted", "100")
     return serialise(root)
 
@@ -259,7 +263,7 @@ def _result_output(
     read: Callable[[str], bytes],
 ) -> None:
     element = sub(parent, WPS, "Output", id=record.identifier)
-    if record.kind == "complex" and by_reference:
+    if record.kind == "complex" and (by_reference or record.href):
         sub(
             element,
             WPS,
@@ -267,7 +271,7 @@ def _result_output(
             mimeType=record.mime_type,
             encoding=record.encoding,
             schema=record.schema,
-            **{q(XLINK, "href"): f"{base_url}/{record.file}"},
+            **{q(XLINK, "href"): record.href or f"{base_url}/{record.file}"},
         )
         return
     if record.kind == "literal":

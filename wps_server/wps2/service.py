@@ -8,6 +8,7 @@ service answers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Mapping
 
@@ -17,10 +18,12 @@ from wps_server.engine import Engine, multipart
 from wps_server.errors import (
     HTTP_STATUS,
     InvalidParameterValue,
+    NoApplicableCode,
     NoSuchJob,
     NoSuchProcess,
     OWSError,
     ResultNotReady,
+    quoted,
 )
 from wps_server.jobs.model import Job, Status
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities
@@ -40,6 +43,7 @@ from wps_server.wps2.parse import (
 )
 
 XML = "text/xml; charset=utf-8"
+log = logging.getLogger(__name__)
 
 
 class WPS2Service:
@@ -90,6 +94,9 @@ class WPS2Service:
             return self._execute(operation, url)
         except OWSError as exc:
             return self.error(exc)
+        except Exception:  # a 2.0.0 request gets a 2.0 report, whatever went wrong
+            log.exception("unhandled error in a WPS 2.0.0 request")
+            return self.error(NoApplicableCode("internal server error; the operator's log has the details"))
 
     def _check_language(self, language: str | None) -> None:
         if (
@@ -122,7 +129,7 @@ class WPS2Service:
         )
         for identifier in identifiers:
             if identifier not in self._offerings:
-                raise NoSuchProcess(f"there is no process {identifier!r}", identifier)
+                raise NoSuchProcess(self.engine.unknown_process(identifier), identifier)
         return documents.process_offerings(
             etree.fromstring(etree.tostring(self._offerings[i])) for i in identifiers
         )
@@ -130,7 +137,7 @@ class WPS2Service:
     def _process(self, identifier: str) -> Process:
         process = self.engine.process(identifier)
         if process is None:
-            raise NoSuchProcess(f"there is no process {identifier!r}", identifier)
+            raise NoSuchProcess(self.engine.unknown_process(identifier), identifier)
         return process
 
     def _execute(self, request: Execute, url: str) -> Reply:
@@ -152,7 +159,7 @@ class WPS2Service:
             job = self.engine.submit(process, request)
             return Reply(200, XML, documents.status_info(job, None))
         job = self.engine.run(process, request)
-        if job.status != Status.SUCCEEDED:
+        if job.status != Status.SUCCESSFUL:
             raise _job_error(job)
         if raw:
             return self._raw(job)
@@ -183,11 +190,11 @@ class WPS2Service:
         if request.operation == "Dismiss":
             dismissed = self.engine.dismiss(request.job_id)
             if dismissed is None:
-                raise NoSuchJob(f"there is no job {request.job_id}", "JobID")
+                raise NoSuchJob(f"there is no job {quoted(request.job_id)}", "JobID")
             return Reply(200, XML, documents.status_info(dismissed, None))
         job = self.engine.job(request.job_id)
         if job is None:
-            raise NoSuchJob(f"there is no job {request.job_id}", "JobID")
+            raise NoSuchJob(f"there is no job {quoted(request.job_id)}", "JobID")
         if request.operation == "GetStatus":
             return Reply(200, XML, documents.status_info(job, self.engine.expiration(job)))
         if job.status == Status.DISMISSED:
