@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -244,8 +245,6 @@ def drop_scratch(storage_url: str) -> int:
             job = _jobs.pop(key)
             dropped += 1
             with contextlib.suppress(OSError):
-                import shutil
-
                 shutil.rmtree(job.scratch)
     return dropped
 

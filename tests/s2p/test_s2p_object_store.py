@@ -24,6 +24,7 @@ from cluster.storage import ObjectStore
 from processes.s2p.errors import StereoCancelledError, TileFailedError
 from processes.s2p.evaluation import compare_dsms
 from processes.s2p.graph import run_stereo
+from processes.s2p.products import write_products
 from tests.s3server import S3Server
 from wps_server.app import create_app
 from wps_server.config import Settings
@@ -70,6 +71,10 @@ def test_the_test_pair_through_the_store_gives_the_reference_dsm(
     assert traffic["staged_bytes"] > 4_000_000 and traffic["stored_bytes"] > traffic["fetched_bytes"] > 0
     # nothing of the job is left in the workers' scratch folders once it ended
     assert not any(store_client.run(scratch_folders).values())
+    # the products are made by the driver, from the store: the merged cloud from the tiles' clouds
+    products = write_products(pair_request(), result, tmp_path / "products", point_cloud=True)
+    assert products.point_cloud is not None and products.point_cloud.stat().st_size > 1_000_000
+    assert products.report["storage"]["url"] == store.url
 
 
 def test_a_cancelled_run_resumes_from_the_stores_markers(
