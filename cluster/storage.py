@@ -152,9 +152,18 @@ class LocalFolder(JobStorage):
         return LocalFolder(self.path(prefix))
 
     def check(self) -> None:
+        """A folder not made yet passes when it can be made (nothing is created before it is needed)."""
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise StorageError(self.url, f"cannot write there ({existing} is not a folder)")
+        if existing != self.root:
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise StorageError(self.url, f"cannot write there ({existing} is not writable)")
+            return
         probe = self.root / f".probe-{uuid.uuid4().hex}"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
