@@ -138,17 +138,20 @@ def _run(
     except errors.TileFailedError as exc:
         raise ProcessError(f"S2P failed: {exc}") from None
     except StorageError as exc:
-        raise ProcessError(f"S2P failed: the job storage failed: {exc}") from None
+        raise ProcessError(f"S2P failed: {exc}") from None
     # the point cloud only on request; the quicklook unless the request names outputs without it
     wanted = ctx.requested_outputs
     ctx.progress(95, "writing the products and the report")
-    products = write_products(
-        request,
-        result,
-        ctx.workdir / "products",
-        point_cloud="point_cloud" in wanted,
-        quicklook=not wanted or "quicklook" in wanted,
-    )
+    try:  # on an object store, the tiles' clouds for the merged PLY come from it
+        products = write_products(
+            request,
+            result,
+            ctx.workdir / "products",
+            point_cloud="point_cloud" in wanted,
+            quicklook=not wanted or "quicklook" in wanted,
+        )
+    except StorageError as exc:
+        raise ProcessError(f"S2P failed while writing the products: {exc}") from None
     report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles)}
     outputs: dict[str, Any] = {
         "dsm": products.dsm,
