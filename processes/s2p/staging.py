@@ -313,6 +313,8 @@ def run_staged_step(call: StepCall, *dependencies: object) -> StepReport:
                 if cancelled():  # a cancelled run writes nothing more
                     raise StereoCancelledError(call.stage.value)
                 log = log_path(local)
+                if log.exists():  # told without this worker's folders, as a shared folder's logs are
+                    log.write_text(log.read_text(errors="replace").replace(f"{job.scratch}/", ""))
                 stored_files = job.put([*written, *([str(log)] if log.exists() else [])])
                 log_name = log.relative_to(job.scratch).as_posix()
                 outputs = tuple((name, digest) for name, digest in stored_files if name != log_name)

@@ -25,6 +25,7 @@ from processes.s2p.errors import StereoCancelledError, TileFailedError
 from processes.s2p.evaluation import compare_dsms
 from processes.s2p.graph import run_stereo
 from processes.s2p.products import write_products
+from processes.s2p.steps import job_log
 from tests.s3server import S3Server
 from wps_server.app import create_app
 from wps_server.config import Settings
@@ -75,6 +76,10 @@ def test_the_test_pair_through_the_store_gives_the_reference_dsm(
     products = write_products(pair_request(), result, tmp_path / "products", point_cloud=True)
     assert products.point_cloud is not None and products.point_cloud.stat().st_size > 1_000_000
     assert products.report["storage"]["url"] == store.url
+    # what S2P printed on the workers comes back for the job's log output, without their folders
+    told = job_log(Path(result.plan.job_dir))
+    assert "== rectification_pair_tile00000_pair1 ==" in told and "rectifying tile" in told
+    assert "s2p-jobs" not in told
 
 
 def test_a_cancelled_run_resumes_from_the_stores_markers(
