@@ -20,6 +20,8 @@ BENCHMARKS = {
     "ssa_ingest": ["benchmarks.bench_ssa_ingest", "--rows", "10000000"],
     # issue 6: 20,000 objects over one site and one day, ours (fastest of 3) on 2 workers beside skyfield
     "passes": ["benchmarks.bench_passes", "--objects", "20000", "--workers", "2", "--repeat", "3"],
+    # issue 13: the graph with its job folder on an object store against a shared folder, same workers
+    "s2p_storage": ["benchmarks.bench_s2p_storage", "--runs", "3"],
 }
 
 

@@ -28,6 +28,7 @@ import yaml
 
 from cluster.errors import ProfileConfigError, UnknownProfileError
 from cluster.secrets import SECRET_KEY_RE, check_literal_secrets, substitute
+from cluster.storage import check_storage_url
 from cluster.upstream import BATCH_KINDS, CLOUD_VM_KINDS, KINDS, UPSTREAM
 
 PriceUnit = Literal["worker-hour", "core-hour"]
@@ -99,6 +100,7 @@ _PROFILE_FIELDS: Final = frozenset(
         "startup_seconds",
         "start_timeout_seconds",
         "relative_speed",
+        "storage",
     }
 )
 _PRICE_FIELDS: Final = frozenset({"amount", "currency", "per", "as_of", "source", "scheduler_amount"})
@@ -159,6 +161,9 @@ class ClusterProfile:
     description: str = ""
     #: a per-job cluster with no worker after this many seconds fails the job (and is torn down).
     start_timeout_seconds: float = 900.0
+    #: Where the workers of this profile find their jobs' folders (a folder they mount, or
+    #: s3://bucket/prefix); None: the server's ``[jobs] storage``.
+    storage: str | None = None
 
     @property
     def worker_hour_price(self) -> float:
@@ -386,6 +391,14 @@ def parse_profile(
     description = body.get("description", "")
     if not isinstance(description, str):
         raise ProfileConfigError(name, "description", "must be a string")
+    storage = body.get("storage")
+    if storage is not None:
+        if not isinstance(storage, str) or not storage.strip():
+            raise ProfileConfigError(name, "storage", "an absolute folder or s3://bucket/prefix")
+        try:
+            storage = check_storage_url(storage)
+        except ValueError as exc:
+            raise ProfileConfigError(name, "storage", str(exc)) from None
     return ClusterProfile(
         name=name,
         kind=kind,
@@ -402,6 +415,7 @@ def parse_profile(
         relative_speed=speed,
         description=description,
         start_timeout_seconds=start_timeout,
+        storage=storage,
     )
 
 

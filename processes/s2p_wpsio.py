@@ -4,11 +4,14 @@ them, the cluster profiles and calibration, and the one place where domain error
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from cluster.errors import ClusterError
 from cluster.estimate import Calibration, load_calibration
 from cluster.profiles import ProfileRegistry, load_profiles
+from cluster.storage import JobStorage, StorageError, open_storage
 from processes.s2p import errors
 from processes.s2p.inputs import (
     ImageInput,
@@ -117,6 +120,34 @@ class S2PSettings:
     step_timeout: float
     profiles: ProfileRegistry
     calibration: Calibration
+    #: ``[jobs] storage`` and ``[server] data_dir``: where a profile without a storage of its own works.
+    storage: str = ""
+    data_dir: Path = Path("var")
+    _checked: set[str] = field(default_factory=set, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def job_storage(self, profile_name: str | None) -> JobStorage | None:
+        """The storage where the workers of a profile find their jobs' folders, checked (a write and a
+        delete) at its first use by this process, a ProcessError naming the profile otherwise; None when
+        neither the profile nor ``[jobs] storage`` names one: the job's own working folder, as always."""
+        profile = self.profiles.profiles.get(profile_name or self.profiles.default)
+        url = (profile.storage if profile else None) or self.storage
+        if not url:
+            return None
+        storage = open_storage(url, self.data_dir)
+        with self._lock:
+            if storage.url in self._checked:
+                return storage
+            try:
+                storage.check()
+            except StorageError as exc:
+                name = profile_name or self.profiles.default
+                raise ProcessError(
+                    f"cluster profile {name!r} cannot be used now: its job storage {storage.url} {exc.reason}",
+                    "cluster",
+                ) from None
+            self._checked.add(storage.url)
+        return storage
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S2PSettings:
@@ -141,7 +172,9 @@ class S2PSettings:
             calibration = load_calibration(clusters.get("calibration_file") or None)
         except ClusterError as exc:
             raise ConfigError(f"[cluster] {exc}") from exc
-        return cls(limits, retries, step_timeout, profiles, calibration)
+        return cls(
+            limits, retries, step_timeout, profiles, calibration, settings.jobs.storage, settings.data_dir
+        )
 
 
 def stereo_request(inputs: ProcessInputs, config: S2PSettings) -> StereoRequest:

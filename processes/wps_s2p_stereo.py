@@ -8,13 +8,16 @@ report puts the measured time and cost next to what the calibration predicted.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cluster.estimate import predict
+from cluster.storage import JobStorage, LocalFolder, StorageError
 from processes.s2p import errors
 from processes.s2p.graph import expected_task_durations, run_stereo
+from processes.s2p.inputs import StereoRequest
 from processes.s2p.products import write_products
 from processes.s2p.steps import job_log
 from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
@@ -32,6 +35,7 @@ from wps_server.process import (
 )
 
 REPORT = Format("application/json", extension=".json")
+log = logging.getLogger(__name__)
 
 
 def process(settings: Settings) -> Process:
@@ -92,36 +96,62 @@ def process(settings: Settings) -> Process:
 
 def _stereo(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapping[str, Any]:
     request = stereo_request(inputs, config)
+    storage = config.job_storage(inputs.one("cluster"))
+    if storage is None:  # the default: in the job's working folder, which the engine removes
+        return _run(request, inputs, ctx, config, LocalFolder(ctx.workdir / "s2p"))
+    name = f"jobs/{ctx.job_id}/s2p"
+    try:
+        return _run(request, inputs, ctx, config, storage.child(name))
+    finally:
+        # the job's folder goes with the job, whatever its end (after a crash it stays, for the resumed run)
+        try:
+            storage.delete(name)
+        except StorageError as exc:
+            log.warning("job folder not removed (retention will): %s", exc, extra={"job_id": ctx.job_id})
+
+
+def _run(
+    request: StereoRequest, inputs: ProcessInputs, ctx: JobContext, config: S2PSettings, folder: JobStorage
+) -> Mapping[str, Any]:
     durations = expected_task_durations(request.tile_size * request.tile_size)
     tiles = tile_count(request)
     ctx.progress(1, f"S2P on {len(request.images)} images, about {tiles} tiles")
+    # on a folder the workers share, they work in it; on an object store, the driver keeps its copy
+    # of the plan in the job's working folder and the workers stage through the store
+    workdir = folder.root if isinstance(folder, LocalFolder) else ctx.workdir / "s2p"
     try:
         with ctx.cluster(
             inputs.one("cluster"), tiles, sum(durations.values()), inputs.one("max_workers"), durations
         ) as client:
             result = run_stereo(
                 request,
-                ctx.workdir / "s2p",
+                workdir,
                 client,
                 lambda percent, message: ctx.progress(1 + 0.93 * percent, message),
                 ctx.cancelled,
                 retries=config.retries,
                 step_timeout_seconds=config.step_timeout,
+                storage=None if isinstance(folder, LocalFolder) else folder,
             )
     except errors.StereoCancelledError:
         raise JobDismissed from None
     except errors.TileFailedError as exc:
         raise ProcessError(f"S2P failed: {exc}") from None
+    except StorageError as exc:
+        raise ProcessError(f"S2P failed: {exc}") from None
     # the point cloud only on request; the quicklook unless the request names outputs without it
     wanted = ctx.requested_outputs
     ctx.progress(95, "writing the products and the report")
-    products = write_products(
-        request,
-        result,
-        ctx.workdir / "products",
-        point_cloud="point_cloud" in wanted,
-        quicklook=not wanted or "quicklook" in wanted,
-    )
+    try:  # on an object store, the tiles' clouds for the merged PLY come from it
+        products = write_products(
+            request,
+            result,
+            ctx.workdir / "products",
+            point_cloud="point_cloud" in wanted,
+            quicklook=not wanted or "quicklook" in wanted,
+        )
+    except StorageError as exc:
+        raise ProcessError(f"S2P failed while writing the products: {exc}") from None
     report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles)}
     outputs: dict[str, Any] = {
         "dsm": products.dsm,

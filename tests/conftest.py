@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.s3server import S3Server
 from wps_server.config import Settings, load_settings
 
 DATA = Path(__file__).parent / "data"
@@ -60,3 +61,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 endpoint on 127.0.0.1 (moto's server, authentication on) for the whole session."""
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server, with its endpoint and administrator credentials in this test's environment."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server

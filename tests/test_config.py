@@ -52,6 +52,11 @@ def test_variables_are_expanded_and_unset_ones_refused(tmp_path: Path) -> None:
         ("logging", "level", "LOUD", "DEBUG, INFO"),
         ("dask", "scheduler", "somewhere:8786", "tcp:// address"),
         ("jobs", "retention_days", "-1", "at least 0"),
+        ("jobs", "storage", "var/shared", "must be an absolute folder or s3://bucket/prefix"),
+        ("jobs", "storage", "gs://bucket/jobs", "neither a folder nor s3://bucket/prefix"),
+        ("jobs", "storage", "s3://Bucket_Name/jobs", "is not a bucket name"),
+        ("jobs", "storage", "s3://bucket/jobs/../../etc", "the prefix may hold"),
+        ("jobs", "storage", "s3://bucket/jobs?acl=public", "the prefix may hold"),
     ],
 )
 def test_bad_values_name_the_key(section: str, key: str, value: str, message: str) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 import re
 
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, jsonify, request, send_from_directory, stream_with_context
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from cluster.storage import LocalFolder, StorageError
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
@@ -72,10 +74,23 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         missing = NoSuchJob(f"there is no output {quoted(job_id + '/' + name)}", "href")
         if not _UUID.match(job_id) or not _SAFE_NAME.match(name):
             return reply(service.error(missing))
+        if isinstance(engine.storage, LocalFolder):  # conditional and range requests, as files allow
+            try:
+                return send_from_directory(engine.storage.path(f"outputs/{job_id}"), name, max_age=3600)
+            except NotFound:
+                return reply(service.error(missing))
         try:
-            return send_from_directory(settings.outputs_dir / job_id, name, max_age=3600)
-        except NotFound:
+            found = engine.storage.stream(f"outputs/{job_id}/{name}")
+        except StorageError as exc:
+            log.error("output not read: %s", exc, extra={"job_id": job_id})
+            return reply(service.error(NoApplicableCode("the output cannot be read now; try again later")))
+        if found is None:
             return reply(service.error(missing))
+        size, chunks = found
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        headers = {"Content-Length": str(size), "Cache-Control": "public, max-age=3600"}
+        # streamed from the job storage (a folder or an object store), never whole in memory
+        return Response(stream_with_context(chunks), content_type=kind, headers=headers)
 
     @app.get("/health")
     def health() -> tuple[Response, int]:

@@ -43,6 +43,7 @@ for _entry in entry_points(group="wps_server.commands"):
 def serve(obj: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /wps with gunicorn, a local Dask cluster and the job runner; Ctrl-C stops them all."""
     from wps_server.database import make_engine, migrate
+    from wps_server.execution import check_server_storage
     from wps_server.jobs.runner import RunnerTimings
     from wps_server.jobs.store import JobStore
     from wps_server.registry import load_processes
@@ -53,6 +54,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
     address = (host or settings.host, settings.port if port is None else port)
     try:
         load_processes(settings)
+        check_server_storage(settings)
         check_free(settings, *address)
     except (ConfigError, AlreadyServing) as exc:
         raise click.ClickException(str(exc)) from None
@@ -75,12 +77,14 @@ def runner(obj: Context) -> None:
     """Run queued jobs (started by serve; run it alone next to an external gunicorn)."""
     from wps_server.cluster_client import SchedulerConnection
     from wps_server.clusters import JobClusters
+    from wps_server.execution import check_server_storage
     from wps_server.jobs.runner import Runner, periodic_tasks
     from wps_server.registry import load_processes
 
     settings = obj.settings()
     configure_logging(settings.log_level, settings.log_format)
     try:  # the processes and their periodic tasks read their own settings: a bad one stops here
+        check_server_storage(settings)
         offered, periodic = load_processes(settings), periodic_tasks(settings)
         clusters = JobClusters(settings, settings.dask.scheduler)
     except ConfigError as exc:

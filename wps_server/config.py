@@ -64,6 +64,8 @@ class JobSettings:
     max_concurrent: int
     max_queued: int
     retention_days: float
+    #: Where jobs' folders and outputs live (see cluster.storage): empty means data_dir.
+    storage: str = ""
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,15 @@ class _Reader:
         return tuple(item.strip() for item in re.split(r"[,\n]", self.text(section, key)) if item.strip())
 
 
+def _storage(text: str) -> str:
+    from cluster.storage import check_storage_url
+
+    try:
+        return check_storage_url(text)
+    except ValueError as exc:
+        raise ConfigError(f"[jobs] storage: {exc}") from None
+
+
 def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
     data_dir = Path(read.text("server", "data_dir") or "./var").absolute()
     auto = read.text("dask", "workers") == "auto"
@@ -301,6 +312,7 @@ def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
             max_concurrent=read.integer("jobs", "max_concurrent", minimum=1),
             max_queued=read.integer("jobs", "max_queued", minimum=0),
             retention_days=read.number("jobs", "retention_days"),
+            storage=_storage(read.text("jobs", "storage")),
         ),
         sources=sources,
         sections=read.others(),

@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from cluster.storage import StorageError
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.errors import InvalidParameterValue, ServerBusy, quoted
-from wps_server.execution import RunContext, dismiss_job, run_job
+from wps_server.errors import InvalidParameterValue, NoApplicableCode, ServerBusy, quoted
+from wps_server.execution import RunContext, dismiss_job, run_job, server_storage
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
 from wps_server.jobs.store import JobStore, heartbeat
@@ -54,6 +55,7 @@ class Engine:
         self.store = store
         self.scheduler = scheduler
         self.clusters = clusters
+        self.storage = server_storage(settings)
 
     def process(self, identifier: str) -> Process | None:
         return self.processes.get(identifier)
@@ -141,9 +143,20 @@ class Engine:
             return None
         return job.finished + timedelta(days=self.settings.jobs.retention_days)
 
+    def read_output(self, job_id: str, name: str) -> bytes:
+        """The bytes of a stored output file (from the job storage: a folder or an object store)."""
+        try:
+            body = self.storage.read_bytes(f"outputs/{job_id}/{name}")
+        except StorageError as exc:
+            log.error("output not read: %s", exc, extra={"job_id": job_id})
+            raise NoApplicableCode("the job's outputs cannot be read now; try again later") from None
+        if body is None:
+            raise NoApplicableCode(f"the output {name} of job {job_id} is no longer stored")
+        return body
+
     def raw_output(self, job: Job, record: OutputRecord) -> RawOutput:
         if record.kind == "complex" and record.file:
-            body = (self.settings.outputs_dir / job.id / record.file).read_bytes()
+            body = self.read_output(job.id, record.file)
             return RawOutput(
                 record.identifier, record.mime_type or "application/octet-stream", body, record.file
             )

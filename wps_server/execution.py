@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -9,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wps_server.config import Settings
+from cluster.errors import ClusterError
+from cluster.profiles import load_profiles
+from cluster.storage import JobStorage, StorageError, open_storage
+from wps_server.config import ConfigError, Settings
 from wps_server.errors import OWSError, ProcessError
 from wps_server.inputs import materialise
 from wps_server.jobs.model import Job, JobError, OutputRecord, Status
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from wps_server.clusters import JobClusters
+
+log = logging.getLogger(__name__)
 
 
 class JobDismissed(Exception):
@@ -101,7 +107,7 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
         values = process.handler(inputs, context)
         if context.cancelled():
             raise JobDismissed
-        outputs = store_outputs(process, job.request, values, settings.outputs_dir / job.id)
+        outputs = store_outputs(process, job.request, values, server_storage(settings), f"outputs/{job.id}")
     except JobDismissed:
         log.info("job dismissed")
         return Outcome(Status.DISMISSED, "The job was dismissed", [])
@@ -127,14 +133,56 @@ def _without_server_paths(message: str, settings: Settings, workdir: Path) -> st
     return message
 
 
+def server_storage(settings: Settings) -> JobStorage:
+    """The storage of ``[jobs] storage``: jobs' folders and outputs (the data_dir when it is empty)."""
+    return open_storage(settings.jobs.storage, settings.data_dir)
+
+
+def check_server_storage(settings: Settings) -> None:
+    """Stop at start-up when ``[jobs] storage`` cannot be reached, written or cleaned, saying why."""
+    storage = server_storage(settings)
+    try:
+        storage.check()
+    except StorageError as exc:
+        raise ConfigError(f"[jobs] storage {storage.url} cannot be used: {exc.reason}") from None
+
+
+def job_storages(settings: Settings) -> list[JobStorage]:
+    """Every storage a job of this server may have files in: the server's, then the cluster profiles'."""
+    storages = {s.url: s for s in [server_storage(settings), open_storage("", settings.data_dir)]}
+    try:
+        profiles = load_profiles(settings.section("cluster").get("profiles_file") or None, missing_ok=True)
+    except ClusterError:  # the server refuses to start with bad profiles; nothing more to find here
+        profiles = None
+    for profile in profiles or ():
+        if profile.storage:
+            storage = open_storage(profile.storage, settings.data_dir)
+            storages.setdefault(storage.url, storage)
+    return list(storages.values())
+
+
 def remove_outputs(settings: Settings, job_id: str) -> None:
-    shutil.rmtree(settings.outputs_dir / job_id, ignore_errors=True)
+    """Remove the job's outputs (what it returned by reference)."""
+    remove_job_files(settings, job_id, folders=("outputs",))
+
+
+def remove_job_files(settings: Settings, job_id: str, folders: tuple[str, ...] = ("jobs", "outputs")) -> bool:
+    """Remove the job's folder and outputs from every storage; False if a storage failed (logged),
+    so that the retention sweep tries again."""
+    removed = True
+    for storage in job_storages(settings):
+        for folder in folders:
+            try:
+                storage.delete(f"{folder}/{job_id}")
+            except StorageError as exc:
+                log.warning("job files not removed: %s", exc, extra={"job_id": job_id})
+                removed = False
+    return removed
 
 
 def dismiss_job(settings: Settings, store: JobStore, job_id: str, message: str) -> bool:
     """Mark the job dismissed (its runner sees it and stops its tasks) and remove its files."""
     if not store.dismiss(job_id, message):
         return False
-    remove_outputs(settings, job_id)
-    shutil.rmtree(settings.jobs_dir / job_id, ignore_errors=True)
+    remove_job_files(settings, job_id)
     return True

@@ -30,6 +30,7 @@ from pywps.inout.formats import Format as PyWPSFormat
 from pywps.inout.literaltypes import AllowedValue, AnyValue
 from pywps.validator.mode import MODE
 
+from cluster.storage import LocalFolder
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
@@ -197,7 +198,7 @@ def _run(process: Process, runtime: Runtime, request: Any, response: Any) -> Non
         context.workdir.mkdir(parents=True, exist_ok=True)
         inputs = materialise(process, execute, settings.inputs, context.workdir)
         values = process.handler(inputs, context)
-        records = store_outputs(process, execute, values, folder / "outputs")
+        records = store_outputs(process, execute, values, LocalFolder(folder), "outputs")
     except OWSError as exc:
         raise PyWPSProcessError(exc.message, max_length=2000, allowed_chars=MESSAGE_CHARACTERS) from None
     for record in records:

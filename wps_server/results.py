@@ -1,13 +1,14 @@
-"""Handler results turned into stored outputs: files under the job's output folder, literals as text."""
+"""Handler results turned into stored outputs: files under the job's output folder of the job storage
+(a local folder or an object store), literals as text."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cluster.storage import JobStorage, StorageError
 from wps_server.errors import NoApplicableCode
 from wps_server.inputs import find_format, same_mime
 from wps_server.jobs.model import OutputRecord
@@ -32,9 +33,10 @@ def literal_text(value: object) -> str:
 
 
 def store_outputs(
-    process: Process, request: Execute, values: Mapping[str, Any], folder: Path
+    process: Process, request: Execute, values: Mapping[str, Any], storage: JobStorage, folder: str
 ) -> list[OutputRecord]:
-    """Write every output the handler returned; complex ones become files in ``folder``."""
+    """Write every output the handler returned; complex ones become files under ``folder`` of ``storage``
+    (each written whole, so that a reader never sees part of one)."""
     requested = {
         o.identifier: o for o in (*request.outputs, *([request.raw_output] if request.raw_output else []))
     }
@@ -93,9 +95,8 @@ def store_outputs(
                 value = value.content
             else:
                 fmt = find_format(definition.formats, asked, definition.identifier)
-            folder.mkdir(parents=True, exist_ok=True)
             name = f"{definition.identifier}{fmt.extension}"
-            _write(value, folder / name)
+            _write(value, storage, f"{folder}/{name}")
             records.append(
                 OutputRecord(
                     definition.identifier,
@@ -113,16 +114,16 @@ def _plain(mime_type: str) -> str:
     return mime_type.replace(" ", "").lower()
 
 
-def _write(value: object, target: Path) -> None:
-    partial = target.with_name(target.name + ".part")
-    if isinstance(value, Path):
-        shutil.copyfile(value, partial)
-    elif isinstance(value, bytes):
-        partial.write_bytes(value)
-    elif isinstance(value, str):
-        partial.write_text(value)
-    else:
-        raise TypeError(
-            f"complex output {target.stem} must be bytes, str or Path, not {type(value).__name__}"
-        )
-    partial.replace(target)
+def _write(value: object, storage: JobStorage, key: str) -> None:
+    try:
+        if isinstance(value, Path):
+            storage.put_file(value, key)
+        elif isinstance(value, bytes):
+            storage.put_bytes(value, key)
+        elif isinstance(value, str):
+            storage.put_bytes(value.encode("utf-8"), key)
+        else:
+            name = key.rsplit("/", 1)[-1].split(".", 1)[0]
+            raise TypeError(f"complex output {name} must be bytes, str or Path, not {type(value).__name__}")
+    except StorageError as exc:
+        raise NoApplicableCode(f"the outputs could not be stored: {exc.reason}") from None

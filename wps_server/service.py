@@ -148,6 +148,6 @@ class WPSService:
             url,
             status_url,
             f"{base}/outputs",
-            self.settings.outputs_dir,
+            self.engine.read_output,
             self.settings.language,
         )

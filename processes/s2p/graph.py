@@ -29,6 +29,8 @@ tile, not once per pair.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import secrets
 import time
 from collections import Counter
@@ -42,11 +44,13 @@ import distributed
 from dask.delayed import Delayed
 
 from cluster.monitors import QUIET_MONITORS
+from cluster.storage import JobStorage
 
 from .errors import S2PError, StereoCancelledError, TileFailedError
 from .inputs import StereoRequest
 from .plan import JobPlan, Stage, prepare_job
-from .steps import StepCall, StepReport, run_step
+from .staging import cancel_event_name, count_attempts, drop_scratch, run_staged_step, stage_job
+from .steps import StepCall, StepReport, run_step, running_steps, step_name
 
 ProgressCallback = Callable[[float, str], None]
 CancelledCallback = Callable[[], bool]
@@ -90,6 +94,8 @@ REDUCTION_SECONDS: Mapping[Stage, float] = {
 DEFAULT_RETRIES = 2
 DEFAULT_STEP_TIMEOUT_SECONDS = 1800.0
 _POLL_SECONDS = 0.5
+#: How long a stopped run waits for its steps still running to notice (their watchdogs kill them).
+_STOP_SECONDS = 30.0
 
 
 def task_prefix(stage: Stage) -> str:
@@ -170,6 +176,10 @@ class StereoResult:
     started_at: float
     wall_seconds: float
     cluster: Mapping[str, Any] = field(default_factory=dict)
+    #: The job's folder in an object store, when the workers shared no filesystem with the driver.
+    storage: JobStorage | None = None
+    #: Bytes of the images and configuration put into that store at the start.
+    staged_bytes: int = 0
 
     @property
     def retries(self) -> int:
@@ -204,8 +214,22 @@ class StereoResult:
         return summaries
 
     def tile_point_clouds(self) -> list[Path]:
-        """The tiles' point clouds (inputs of a merged PLY)."""
-        return [p for t in self.plan.tiles if (p := Path(t.dir) / "cloud.ply").exists()]
+        """The tiles' point clouds (inputs of a merged PLY), fetched from the object store if need be."""
+        clouds = [Path(t.dir) / "cloud.ply" for t in self.plan.tiles]
+        if self.storage is not None:
+            for cloud in clouds:
+                name = cloud.relative_to(self.plan.job_dir).as_posix()
+                if not cloud.exists() and self.storage.size(name) is not None:
+                    self.storage.get_file(name, cloud)
+        return [p for p in clouds if p.exists()]
+
+    def storage_traffic(self) -> dict[str, int]:
+        """Bytes the steps fetched from and put into the object store, and those staged at the start."""
+        return {
+            "staged_bytes": self.staged_bytes,
+            "fetched_bytes": sum(r.fetched_bytes for r in self.reports),
+            "stored_bytes": sum(r.stored_bytes for r in self.reports),
+        }
 
 
 # --------------------------------------------------------------------------- graph
@@ -217,6 +241,7 @@ def build_graph(
     """One delayed task per (stage, tile[, pair]); returns them and the call of each key."""
     calls: dict[Any, StepCall] = {}
     tasks: list[Delayed] = []
+    function = run_step if plan.storage is None else run_staged_step
 
     def add(stage: Stage, deps: Sequence[Delayed], ident: tuple[int, ...], **kw: Any) -> Delayed:
         key = (f"{task_prefix(stage)}-{run_id}", *ident)
@@ -225,7 +250,7 @@ def build_graph(
         # within a stage, bigger tiles first (they finish last otherwise)
         priority = STAGE_PRIORITY[stage] + (tile.area / 1e9 if tile is not None else 0.0)
         with dask.annotate(priority=priority):
-            task = dask.delayed(run_step, pure=False)(call, *deps, dask_key_name=key)
+            task = dask.delayed(function, pure=False)(call, *deps, dask_key_name=key)
         calls[key] = call
         tasks.append(task)
         return task
@@ -250,22 +275,30 @@ def build_graph(
     }
     global_pointing = add(Stage.GLOBAL_POINTING, list(pointing.values()), (0,), tiles=tiles)
     matching: dict[tuple[int, int], Delayed] = {}
+    rectified: dict[tuple[int, int], Delayed] = {}
     for t in tiles:
         for i in pairs:
             neighbours = [pointing[(n, i)] for n in t.neighbours]
-            rect = add(Stage.RECTIFICATION, neighbours, (t.index, i), tile=t, pair=i)
+            rect = rectified[(t.index, i)] = add(
+                Stage.RECTIFICATION, neighbours, (t.index, i), tile=t, pair=i
+            )
             matching[(t.index, i)] = add(Stage.MATCHING, [rect], (t.index, i), tile=t, pair=i)
 
+    # heights read the rectification's homographies as well as the disparities (an edge matching
+    # implies already, made explicit: workers that share no folder fetch what their edges name)
     clouds: dict[int, Delayed] = {}
     if plan.n_images == 2:
         for t in tiles:
-            clouds[t.index] = add(
-                Stage.TRIANGULATION, [matching[(t.index, 1)], global_pointing], (t.index,), tile=t
-            )
+            deps = [matching[(t.index, 1)], rectified[(t.index, 1)], global_pointing]
+            clouds[t.index] = add(Stage.TRIANGULATION, deps, (t.index,), tile=t)
     else:
         heights = {
             (t.index, i): add(
-                Stage.HEIGHT_MAP, [matching[(t.index, i)], global_pointing], (t.index, i), tile=t, pair=i
+                Stage.HEIGHT_MAP,
+                [matching[(t.index, i)], rectified[(t.index, i)], global_pointing],
+                (t.index, i),
+                tile=t,
+                pair=i,
             )
             for t in tiles
             for i in pairs
@@ -337,6 +370,59 @@ def _cluster_info(client: distributed.Client) -> dict[str, Any]:
     }
 
 
+def _prepare(request: StereoRequest, workdir: Path, storage: JobStorage | None) -> tuple[JobPlan, int]:
+    """The job's plan; with an object store, its images and configuration put there (bytes sent)."""
+    if storage is None:
+        plan = prepare_job(request, Path(workdir))
+        plan.cancel_flag.unlink(missing_ok=True)
+        return plan, 0
+    names = [f"inputs/image_{i + 1:02d}.tif" for i in range(len(request.images))]
+    paths = [storage.gdal_path(name) for name in names]
+    plan = prepare_job(request, Path(workdir), storage=storage.url, image_paths=paths)
+    return plan, stage_job(storage, Path(plan.job_dir), [image.path for image in request.images], names)
+
+
+def _stop(plan: JobPlan, client: distributed.Client, run_id: str) -> None:
+    """Tell the run's running steps to stop, and wait (a while) until none of them runs any more."""
+    if plan.storage is None:
+        plan.cancel_flag.touch()
+    else:
+        with contextlib.suppress(Exception):
+            distributed.Event(cancel_event_name(run_id), client=client).set()
+    deadline = time.monotonic() + _STOP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if not any(client.run(running_steps, run_id).values()):
+                return
+        except Exception:  # workers gone: nothing of theirs runs any more
+            return
+        time.sleep(0.25)
+
+
+def _fetch_results(
+    plan: JobPlan, storage: JobStorage, reports: list[StepReport], run_id: str
+) -> list[StepReport]:
+    """From the object store: the DSM (and confidence) into the driver's folder, the steps' S2P logs
+    (dated when their steps ended, the order `job_log` tells them in), and each step's attempts
+    (counted from their records)."""
+    for path in (plan.dsm_path, Path(plan.out_dir) / "confidence.tif"):
+        name = path.relative_to(plan.job_dir).as_posix()
+        if storage.size(name) is not None:
+            storage.get_file(name, path)
+    logs = set(storage.keys("markers"))
+    for report in reports:
+        name = f"markers/{step_name(report.stage, report.tile_index, report.pair)}.log"
+        if name in logs:
+            target = Path(plan.job_dir) / name
+            storage.get_file(name, target)
+            os.utime(target, (report.finished_at, report.finished_at))
+    attempts = count_attempts(storage, run_id)
+    return [
+        dataclasses.replace(r, attempt=max(1, attempts.get(step_name(r.stage, r.tile_index, r.pair), 1)))
+        for r in reports
+    ]
+
+
 def run_stereo(
     request: StereoRequest,
     workdir: Path,
@@ -346,17 +432,23 @@ def run_stereo(
     *,
     retries: int = DEFAULT_RETRIES,
     step_timeout_seconds: float = DEFAULT_STEP_TIMEOUT_SECONDS,
+    storage: JobStorage | None = None,
 ) -> StereoResult:
-    """Run s2p on `request` in `workdir` (a directory shared with the workers) on `client`'s cluster.
+    """Run s2p on `request` in `workdir` on `client`'s cluster.
 
-    Finished steps of an earlier run in the same `workdir` are skipped. `progress(percent,
-    message)` is called as tasks finish; `cancelled()` is polled about twice a second and, once
-    true, the futures are cancelled, running steps are stopped and `StereoCancelledError` is
-    raised. A step that still fails after `retries` retries raises `TileFailedError`.
+    Without `storage`, `workdir` is a directory shared with the workers. With `storage` (the
+    job's folder in an object store), `workdir` is the driver's own: the images and the
+    configuration are put into the store, the workers exchange files through it (see
+    `processes.s2p.staging`) and the DSM comes back into `workdir`.
+
+    Finished steps of an earlier run of the same job are skipped. `progress(percent, message)`
+    is called as tasks finish; `cancelled()` is polled about twice a second and, once true, the
+    futures are cancelled, running steps are stopped and `StereoCancelledError` is raised. A step
+    that still fails after `retries` retries raises `TileFailedError`; a store that fails here
+    raises `StorageError`.
     """
     started = time.time()
-    plan = prepare_job(request, Path(workdir))
-    plan.cancel_flag.unlink(missing_ok=True)
+    plan, staged_bytes = _prepare(request, Path(workdir), storage)
     declare_task_durations(client, plan.tile_width * plan.tile_height)
     run_id = secrets.token_hex(4)
     tasks, calls = build_graph(plan, run_id, step_timeout_seconds)
@@ -388,14 +480,19 @@ def run_stereo(
                 report: StepReport = future.result()
                 reports.append(report)
                 tracker.task_done(call.stage)
+        if storage is not None:
+            reports = _fetch_results(plan, storage, reports, run_id)
     except BaseException:
-        plan.cancel_flag.touch()
         with contextlib.suppress(Exception):
             client.cancel(list(pending))
+        _stop(plan, client, run_id)
         raise
     finally:
         with contextlib.suppress(Exception):
             client.cancel(futures)
+        if storage is not None:
+            with contextlib.suppress(Exception):
+                client.run(drop_scratch, storage.url)
 
     confidence = Path(plan.out_dir) / "confidence.tif"
     return StereoResult(
@@ -407,4 +504,6 @@ def run_stereo(
         started_at=started,
         wall_seconds=time.time() - started,
         cluster=_cluster_info(client),
+        storage=storage,
+        staged_bytes=staged_bytes,
     )

@@ -4,7 +4,8 @@ The s2p configuration is built once here (with s2p's own `build_cfg`) and writte
 to the job directory; worker tasks only read it back. The tiles are listed with
 s2p's tiling rules, without the multiprocessing pool `s2p.main` would start.
 
-Job directory (on a filesystem every worker mounts at the same path):
+Job directory (on a filesystem every worker mounts at the same path, or the driver's own copy
+of a job folder kept in an object store, which workers stage through `processes.s2p.staging`):
 
     s2p_job_config.json   s2p's full configuration, RPC models included (read by the workers)
     plan.json             the tiles and their neighbourhoods
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -142,6 +143,8 @@ class JobPlan:
     out_crs: str
     tile_width: int
     tile_height: int
+    #: The job's folder in an object store when the workers do not share `job_dir` (see StepCall).
+    storage: str | None = None
 
     @property
     def pairs(self) -> range:
@@ -287,11 +290,19 @@ def _plan_tiles(tile_w: int, tile_h: int) -> list[Tile]:
     return tiles
 
 
-def prepare_job(request: StereoRequest, job_dir: Path) -> JobPlan:
+def prepare_job(
+    request: StereoRequest,
+    job_dir: Path,
+    *,
+    storage: str | None = None,
+    image_paths: Sequence[str] | None = None,
+) -> JobPlan:
     """Build the s2p configuration and tile list once, write them to `job_dir`, return the plan.
 
     Re-running on the same directory with the same request gives the same plan (and
-    configuration hash), which is what lets a resumed job skip finished steps.
+    configuration hash), which is what lets a resumed job skip finished steps. With
+    `storage` (the job's folder in an object store), the workers read the images at
+    `image_paths` (GDAL names, e.g. /vsis3/...) instead of the request's local paths.
     """
     job_dir = job_dir.resolve()
     out_dir = job_dir / S2P_OUT_DIRNAME
@@ -305,6 +316,13 @@ def prepare_job(request: StereoRequest, job_dir: Path) -> JobPlan:
         tiles = _plan_tiles(tile_w, tile_h)
         config = _serialisable_config(s2p.config.cfg)
         install_config(default_config())
+    if storage is not None:
+        # workers put these folders in their own scratch space: the configuration (and so its hash,
+        # which completion markers carry) must not depend on where this driver keeps its copy
+        config["out_dir"], config["temporary_dir"] = S2P_OUT_DIRNAME, TEMP_DIRNAME
+        for entry, path in zip(config["images"], image_paths or (), strict=True):
+            entry["img"] = path
+            entry.pop("rpc", None)  # the model is in the configuration: no worker reads the server's file
     if not tiles:
         names = [i.name for i in request.images]
         raise NoOverlapError(names[0], ", ".join(names[1:]), 0.0)
@@ -323,6 +341,7 @@ def prepare_job(request: StereoRequest, job_dir: Path) -> JobPlan:
         out_crs=str(config["out_crs"]),
         tile_width=int(tile_w),
         tile_height=int(tile_h),
+        storage=storage,
     )
     write_atomically(job_dir / PLAN_NAME, json.dumps(plan.to_json_dict(), indent=1))
     return plan
@@ -330,10 +349,15 @@ def prepare_job(request: StereoRequest, job_dir: Path) -> JobPlan:
 
 def load_job_config(config_path: str) -> dict[str, Any]:
     """Read a job configuration written by `prepare_job`, rebuilding the RPC models."""
+    with open(config_path) as f:
+        return parse_job_config(f.read())
+
+
+def parse_job_config(text: str) -> dict[str, Any]:
+    """A job configuration from the text `prepare_job` wrote, with its RPC models rebuilt."""
     import rpcm
 
-    with open(config_path) as f:
-        config: dict[str, Any] = json.load(f)
+    config: dict[str, Any] = json.loads(text)
     for image in config["images"]:
         image["rpcm"] = rpcm.RPCModel(image.pop("rpcm_dict"), dict_format="rpcm")
     config["roi"] = dict(config["roi"])

@@ -309,6 +309,7 @@ def build_report(
             for name, path in (outputs or {}).items()
             if path.exists()
         },
+        **({"storage": {"url": result.storage.url, **result.storage_traffic()}} if result.storage else {}),
     }
 
 

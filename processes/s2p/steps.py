@@ -8,8 +8,9 @@ Each call
 - otherwise runs s2p's step function under s2p's process lock and a watchdog
   (time limit, cancellation), then writes the marker atomically.
 
-Steps exchange data through files in the job directory, which must therefore be
-on a filesystem shared by all workers.
+Steps exchange data through files in the job directory: here (`run_step`) it is on a
+filesystem shared by all workers; `processes.s2p.staging` runs the same steps on workers
+that share nothing but an object store.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,16 @@ _LOCK_POLL_SECONDS = 0.2
 _REASON_MAX_CHARS = 800
 
 
+def step_name(stage: str, tile_index: int | None, pair: int | None) -> str:
+    """Unique, file-name-safe name of a step within its job."""
+    parts = [stage]
+    if tile_index is not None:
+        parts.append(f"tile{tile_index:05d}")
+    if pair is not None:
+        parts.append(f"pair{pair}")
+    return "_".join(parts)
+
+
 @dataclass(frozen=True)
 class StepCall:
     """Static arguments of one task (one object, so Dask does not look inside for keys)."""
@@ -68,16 +80,14 @@ class StepCall:
     pair: int | None = None
     #: All tiles: for reductions only.
     tiles: tuple[Tile, ...] = ()
+    #: The job's folder in an object store (s3://bucket/prefix/jobs/<id>/s2p) when the workers do
+    #: not share `job_dir`; None when they do.
+    storage: str | None = None
 
     @property
     def name(self) -> str:
         """Unique, file-name-safe name of this step within its job."""
-        parts = [self.stage.value]
-        if self.tile is not None:
-            parts.append(f"tile{self.tile.index:05d}")
-        if self.pair is not None:
-            parts.append(f"pair{self.pair}")
-        return "_".join(parts)
+        return step_name(self.stage.value, None if self.tile is None else self.tile.index, self.pair)
 
     @property
     def where(self) -> str:
@@ -100,6 +110,7 @@ class StepCall:
             out_dir=plan.out_dir,
             run_id=run_id,
             timeout_seconds=timeout_seconds,
+            storage=plan.storage,
             **kw,
         )
 
@@ -119,6 +130,39 @@ class StepReport:
     #: 1 for the first try; more if Dask retried the task.
     attempt: int
     worker: str
+    #: What the step wrote (relative to the job directory) with each file's SHA-256: for the steps
+    #: that need them, on workers that share no filesystem (empty when they do).
+    outputs: tuple[tuple[str, str], ...] = ()
+    #: Bytes this step fetched from and put into an object store (0 on a shared filesystem).
+    fetched_bytes: int = 0
+    stored_bytes: int = 0
+
+
+# --------------------------------------------------------------------------- steps running here
+
+_running: Counter[str] = Counter()
+_running_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def step_running(run_id: str) -> Iterator[None]:
+    """Count this process's steps of run `run_id` while they run (see `running_steps`)."""
+    with _running_lock:
+        _running[run_id] += 1
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running[run_id] -= 1
+            if not _running[run_id]:
+                del _running[run_id]
+
+
+def running_steps(run_id: str) -> int:
+    """Steps of run `run_id` still running in this process (a cancelled run waits for none to be
+    left before its folder is cleaned: a step still running could write after the cleaning)."""
+    with _running_lock:
+        return _running.get(run_id, 0)
 
 
 # --------------------------------------------------------------------------- configuration cache
@@ -268,8 +312,35 @@ def keypoints_path(tile: Tile, pair: int | None) -> Path:
     """File of the SIFT keypoints of `tile` in the reference image (`pair` None) or in pair `pair`'s
     secondary image (on the region the RPC models map the tile to)."""
     if pair is None:
-        return Path(tile.dir) / "keypoints_ref.npy"
-    return Path(tile.dir) / f"pair_{pair}" / "keypoints_sec.npy"
+        return Path(tile.dir) / "keypoints_ref.npz"
+    return Path(tile.dir) / f"pair_{pair}" / "keypoints_sec.npz"
+
+
+def save_keypoints(path: Path, keypoints: np.ndarray) -> None:
+    """Write s2p's keypoints (rows of y, x, scale, orientation and 128 descriptor values) to `path`,
+    whole. The descriptors are whole numbers from 0 to 255 kept as float64: stored as bytes they take
+    an eighth of the room, and read back they are the same numbers (one file in six as large, to
+    write, and to carry between workers that share no filesystem)."""
+    frames, descriptors = keypoints[:, :4], keypoints[:, 4:]
+    compact = descriptors.size == 0 or (
+        descriptors.min() >= 0
+        and descriptors.max() <= 255
+        and bool(np.all(descriptors == np.round(descriptors)))
+    )
+    arrays = (
+        {"frames": frames, "descriptors": descriptors.astype(np.uint8)} if compact else {"all": keypoints}
+    )
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
+def load_keypoints(path: Path) -> np.ndarray:
+    """The keypoints `save_keypoints` wrote, exactly as they were given to it."""
+    with np.load(path) as saved:
+        if "all" in saved:
+            return np.asarray(saved["all"])
+        return np.hstack([saved["frames"], saved["descriptors"].astype(np.float64)])
 
 
 def _sift_region(tile: Tile, pair: int | None, cfg: dict[str, Any]) -> tuple[str, tuple[int, int, int, int]]:
@@ -287,10 +358,7 @@ def _image_keypoints(call: StepCall, cfg: dict[str, Any]) -> None:
     assert call.tile is not None
     image, region = _sift_region(call.tile, call.pair, cfg)
     keypoints = s2p.sift.image_keypoints(image, *region, thresh_dog=FIRST_THRESH_DOG)
-    path = keypoints_path(call.tile, call.pair)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
-    np.save(tmp, keypoints)
-    tmp.replace(path)
+    save_keypoints(keypoints_path(call.tile, call.pair), keypoints)
 
 
 def _pointing_correction(call: StepCall, cfg: dict[str, Any]) -> None:
@@ -307,7 +375,7 @@ def _pointing_correction(call: StepCall, cfg: dict[str, Any]) -> None:
     rpc_matches = s2p.rpc_utils.matches_from_rpc(reference["rpcm"], secondary["rpcm"], x, y, w, h, 5)
     fundamental = s2p.estimation.affine_fundamental_matrix(rpc_matches)
     method = "relative" if cfg["relative_sift_match_thresh"] is True else "absolute"
-    keypoints = (np.load(keypoints_path(tile, None)), np.load(keypoints_path(tile, pair)))
+    keypoints = (load_keypoints(keypoints_path(tile, None)), load_keypoints(keypoints_path(tile, pair)))
     thresh_dog, matches = FIRST_THRESH_DOG, None
     for _ in range(2):
         found = s2p.sift.keypoints_match(
@@ -358,19 +426,27 @@ _STEP_FUNCTIONS: dict[Stage, Callable[[StepCall, dict[str, Any]], None]] = {
 }
 
 
-def _wait_for_global_pointing(call: StepCall) -> None:
+def global_pointing_call(call: StepCall) -> StepCall:
+    """The call of the global pointing reduction of `call`'s run."""
+    return dataclasses.replace(call, stage=Stage.GLOBAL_POINTING, tile=None, pair=None)
+
+
+def needs_global_pointing(call: StepCall) -> bool:
+    """A rectification whose tile has no pointing correction of its own uses the global one."""
+    assert call.tile is not None
+    return not (Path(call.tile.dir) / f"pair_{call.pair}" / "pointing.txt").exists()
+
+
+def wait_for_global_pointing(
+    call: StepCall, reduction_done: Callable[[], bool], cancelled: Callable[[], bool]
+) -> None:
     """A tile without its own pointing correction uses the global one: wait until it is complete.
 
     This is the one data-dependent edge of the graph: tiles with a local correction (the
     usual case) start as soon as their neighbours' matches exist, before the global
-    reduction. The wait polls the reduction's completion marker on the shared filesystem
-    and secedes from the worker's thread pool meanwhile, so the reduction itself can run.
+    reduction. The wait polls the reduction's completion marker and secedes from the
+    worker's thread pool meanwhile, so the reduction itself can run.
     """
-    assert call.tile is not None
-    if (Path(call.tile.dir) / f"pair_{call.pair}" / "pointing.txt").exists():
-        return
-    reduction = dataclasses.replace(call, stage=Stage.GLOBAL_POINTING, tile=None, pair=None)
-    cancel_flag = Path(call.job_dir) / CANCEL_FLAG_NAME
     deadline = time.monotonic() + call.timeout_seconds
     try:
         from distributed import rejoin, secede
@@ -380,8 +456,8 @@ def _wait_for_global_pointing(call: StepCall) -> None:
     except ValueError:  # not in a Dask worker
         seceded = False
     try:
-        while not _is_complete(reduction):
-            if cancel_flag.exists():
+        while not reduction_done():
+            if cancelled():
                 raise StereoCancelledError(call.stage.value)
             if time.monotonic() > deadline:
                 reason = "the global pointing correction it needs did not finish in time"
@@ -392,24 +468,30 @@ def _wait_for_global_pointing(call: StepCall) -> None:
             rejoin()
 
 
-def _fail_reason(exc: BaseException) -> str:
+def log_path(call: StepCall) -> Path:
+    """The file where a step's S2P output goes."""
+    return _markers_dir(call) / f"{call.name}.log"
+
+
+def fail_reason(exc: BaseException) -> str:
+    """An exception as a short reason for a message."""
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= _REASON_MAX_CHARS else text[: _REASON_MAX_CHARS - 3] + "..."
 
 
-def _run_s2p(call: StepCall) -> float:
-    """Run the step's s2p function with the job's configuration; return its wall time."""
+def run_s2p(call: StepCall, cfg: dict[str, Any], cancelled: Callable[[], bool]) -> tuple[float, list[str]]:
+    """Run the step's s2p function with the job's configuration `cfg`, stopped once `cancelled()`;
+    return its wall time and the files it wrote (absolute paths)."""
     with S2P_LOCK:
-        cfg = _job_config(call)
         install_config(cfg)
         scope = _output_scope(call)
         before = _snapshot(scope)
         step_started = time.monotonic()
-        watchdog = StepWatchdog(call.timeout_seconds, Path(call.job_dir) / CANCEL_FLAG_NAME)
+        watchdog = StepWatchdog(call.timeout_seconds, cancelled)
         if call.stage is Stage.POINTING:
             reset_ransac_generator()  # same SIFT filtering whatever this worker ran before
         try:
-            with watchdog, tool_output(_markers_dir(call) / f"{call.name}.log"):
+            with watchdog, tool_output(log_path(call)):
                 _STEP_FUNCTIONS[call.stage](call, cfg)
         except TileFailedError:
             raise
@@ -419,13 +501,12 @@ def _run_s2p(call: StepCall) -> float:
             if watchdog.reason == "timeout":
                 reason = f"timed out after {call.timeout_seconds:g} s (its processes were killed)"
                 raise TileFailedError(call.where, call.stage.value, reason) from None
-            raise TileFailedError(call.where, call.stage.value, _fail_reason(exc)) from exc
+            raise TileFailedError(call.where, call.stage.value, fail_reason(exc)) from exc
         finally:
             s2p.common.garbage_cleanup()
         seconds = time.monotonic() - step_started
         after = _snapshot(scope)
-        _write_marker(call, [p for p, state in after.items() if before.get(p) != state], seconds)
-    return seconds
+    return seconds, [p for p, state in after.items() if before.get(p) != state]
 
 
 def job_log(job_dir: Path) -> str:
@@ -442,14 +523,17 @@ def run_step(call: StepCall, *dependencies: object) -> StepReport:
     del dependencies
     started = time.time()
     attempt = _count_attempt(call)
+    cancel_flag = Path(call.job_dir) / CANCEL_FLAG_NAME
     try:
-        with _exclusive(call):
+        with step_running(call.run_id), _exclusive(call):
             skipped = _is_complete(call)
             seconds = 0.0
             if not skipped:
-                if call.stage is Stage.RECTIFICATION:
-                    _wait_for_global_pointing(call)
-                seconds = _run_s2p(call)
+                if call.stage is Stage.RECTIFICATION and needs_global_pointing(call):
+                    reduction = global_pointing_call(call)
+                    wait_for_global_pointing(call, lambda: _is_complete(reduction), cancel_flag.exists)
+                seconds, written = run_s2p(call, _job_config(call), cancel_flag.exists)
+                _write_marker(call, written, seconds)
     except StepInterrupted:  # the watchdog's last resort landed outside the step's own handler
         raise TileFailedError(call.where, call.stage.value, "interrupted by its watchdog") from None
     return StepReport(

@@ -12,7 +12,7 @@ import contextlib
 import ctypes
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 
 import psutil
@@ -27,16 +27,16 @@ class StepInterrupted(BaseException):
 
 
 class StepWatchdog:
-    """Context manager: stop the body after `timeout_seconds`, or once `cancel_flag` exists.
+    """Context manager: stop the body after `timeout_seconds`, or once `cancelled()` is true.
 
     After the body, `reason` is None if the watchdog did not fire, else "timeout" or "cancelled".
     Only one watched step may run per process at a time (the caller holds s2p's lock), so the
     children started meanwhile belong to the step.
     """
 
-    def __init__(self, timeout_seconds: float, cancel_flag: Path | None = None) -> None:
+    def __init__(self, timeout_seconds: float, cancelled: Callable[[], bool] | None = None) -> None:
         self.timeout_seconds = timeout_seconds
-        self.cancel_flag = cancel_flag
+        self.cancelled = cancelled
         self.reason: str | None = None
         self._done = threading.Event()
         self._target_thread = threading.get_ident()
@@ -75,7 +75,7 @@ class StepWatchdog:
         while not self._done.wait(_POLL_SECONDS):
             if time.monotonic() > deadline:
                 self.reason = "timeout"
-            elif self.cancel_flag is not None and self.cancel_flag.exists():
+            elif self.cancelled is not None and self.cancelled():
                 self.reason = "cancelled"
             else:
                 continue

@@ -151,6 +151,11 @@ def _error(body: dict[str, Any], env: dict[str, str] | None = None) -> ProfileCo
             "more than the 1 worker hosts",
         ),
         ({"kind": "local", "relative_speed": 0}, "relative_speed", "must be > 0"),
+        ({"kind": "local", "storage": ""}, "storage", "an absolute folder or s3://bucket/prefix"),
+        ({"kind": "local", "storage": 3}, "storage", "an absolute folder or s3://bucket/prefix"),
+        ({"kind": "local", "storage": "shared/jobs"}, "storage", "must be an absolute folder"),
+        ({"kind": "local", "storage": "s3://x/jobs"}, "storage", "is not a bucket name"),
+        ({"kind": "local", "storage": "https://host/jobs"}, "storage", "neither a folder nor s3://"),
         ({"kind": "local", "options": {"x": "${1BAD}"}}, "options.x", "not a valid environment variable"),
     ],
 )

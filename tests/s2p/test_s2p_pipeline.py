@@ -64,7 +64,8 @@ def test_every_task_ran_once_with_timings(pair_run: PairRun) -> None:
 
 
 def test_edges_are_data_dependencies_not_barriers(pair_run: PairRun) -> None:
-    """A tile's triangulation waits for its own matching only; rectification for its neighbours' SIFT."""
+    """A tile's triangulation waits for its own matching and rectification (whose homographies it
+    reads) only; rectification for its neighbours' SIFT."""
     plan = pair_run.result.plan
     tasks, calls = build_graph(plan, "deadbeef", 60.0)
     graph = tasks[-1].dask
@@ -74,7 +75,7 @@ def test_edges_are_data_dependencies_not_barriers(pair_run: PairRun) -> None:
         upstream = [tile_of[d] for d in graph.dependencies[key]]
         if stage is Stage.TRIANGULATION:
             assert sorted(upstream, key=str) == sorted(
-                [(Stage.MATCHING, tile), (Stage.GLOBAL_POINTING, None)], key=str
+                [(Stage.MATCHING, tile), (Stage.RECTIFICATION, tile), (Stage.GLOBAL_POINTING, None)], key=str
             )
         if stage is Stage.RECTIFICATION:
             assert deps[key] == {Stage.POINTING}  # the global correction is awaited only when needed

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.storage import LocalFolder
 from wps_server.config import load_settings
 from wps_server.errors import NoApplicableCode
 from wps_server.inputs import materialise
@@ -39,13 +40,17 @@ def test_the_handler_sees_the_mime_type_asked_for(tmp_path: Path) -> None:
 
 def test_a_complex_result_is_stored_in_the_format_it_names(tmp_path: Path) -> None:
     written = ComplexResult("a,b\n1,2\n", "text/csv")
-    (record,) = store_outputs(PROCESS, request(), {"result": written}, tmp_path)
+    (record,) = store_outputs(PROCESS, request(), {"result": written}, LocalFolder(tmp_path), "job")
     assert (record.mime_type, record.file) == ("text/csv", "result.csv")
-    assert (tmp_path / "result.csv").read_text() == "a,b\n1,2\n"
+    assert (tmp_path / "job" / "result.csv").read_text() == "a,b\n1,2\n"
     # a plain text/plain request is answered by the subtype the handler chose
     tle = ComplexResult("1 ...\n2 ...\n", TLE.mime_type)
     (record,) = store_outputs(
-        PROCESS, request(OutputSpec("result", mime_type="text/plain")), {"result": tle}, tmp_path
+        PROCESS,
+        request(OutputSpec("result", mime_type="text/plain")),
+        {"result": tle},
+        LocalFolder(tmp_path),
+        "job",
     )
     assert (record.mime_type, record.file) == (TLE.mime_type, "result.tle")
     with pytest.raises(NoApplicableCode, match="not as application/json"):
@@ -53,5 +58,6 @@ def test_a_complex_result_is_stored_in_the_format_it_names(tmp_path: Path) -> No
             PROCESS,
             request(OutputSpec("result", mime_type="application/json")),
             {"result": written},
-            tmp_path,
+            LocalFolder(tmp_path),
+            "job",
         )

@@ -3,44 +3,31 @@ with the credentials and endpoint of the environment, sizes bounded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import boto3
 import pytest
 from flask import Flask
 from lxml import etree
-from moto.server import ThreadedMotoServer
 from pywps.tests import client_for
 
-from tests.e2e.server import free_port
+from tests.s3server import S3Server
 from tests.xsd import assert_valid
 from wps_server.wps1.parse import OWS, WPS, XLINK
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def buckets(s3_server: S3Server) -> dict[str, str]:
+    """An allowed bucket (eo-...) with a small and a large object, and a private one."""
+    names = {"eo": s3_server.bucket("eo"), "private": s3_server.bucket("private")}
+    s3 = s3_server.s3()
+    s3.put_object(Bucket=names["eo"], Key="scenes/note.txt", Body=b"a note in a bucket")
+    s3.put_object(Bucket=names["eo"], Key="scenes/big.txt", Body=b"x" * 5000)
+    s3.put_object(Bucket=names["private"], Key="secret.txt", Body=b"secret")
+    return names
 
 
 @pytest.fixture
-def s3_app(s3_endpoint: str, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch) -> Flask:
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="eo-images")
-    s3.create_bucket(Bucket="private-bucket")
-    s3.put_object(Bucket="eo-images", Key="scenes/note.txt", Body=b"a note in a bucket")
-    s3.put_object(Bucket="eo-images", Key="scenes/big.txt", Body=b"x" * 5000)
-    s3.put_object(Bucket="private-bucket", Key="secret.txt", Body=b"secret")
+def s3_app(s3_env: S3Server, buckets: dict[str, str], make_app: Callable[..., Flask]) -> Flask:
     return make_app(inputs={"allowed_buckets": "eo-*", "max_reference_size": "4kb"})
 
 
@@ -56,21 +43,23 @@ def execute(app: Flask, href: str) -> tuple[int, bytes]:
     return response.status_code, response.get_data()
 
 
-def test_object_in_an_allowed_bucket_is_read(s3_app: Flask) -> None:
-    assert execute(s3_app, "s3://eo-images/scenes/note.txt") == (200, b"a note in a bucket")
+def test_object_in_an_allowed_bucket_is_read(s3_app: Flask, buckets: dict[str, str]) -> None:
+    assert execute(s3_app, f"s3://{buckets['eo']}/scenes/note.txt") == (200, b"a note in a bucket")
 
 
 @pytest.mark.parametrize(
     ("href", "status", "code", "words"),
     [
-        ("s3://private-bucket/secret.txt", 400, "InvalidParameterValue", "not among the buckets"),
-        ("s3://eo-images/scenes/missing.txt", 400, "InvalidParameterValue", "does not exist"),
-        ("s3://eo-images/scenes/big.txt", 413, "FileSizeExceeded", "over the limit"),
-        ("s3://eo-images", 400, "InvalidParameterValue", "s3://bucket/key"),
+        ("s3://{private}/secret.txt", 400, "InvalidParameterValue", "not among the buckets"),
+        ("s3://{eo}/scenes/missing.txt", 400, "InvalidParameterValue", "does not exist"),
+        ("s3://{eo}/scenes/big.txt", 413, "FileSizeExceeded", "over the limit"),
+        ("s3://{eo}", 400, "InvalidParameterValue", "s3://bucket/key"),
     ],
 )
-def test_refused_s3_references(s3_app: Flask, href: str, status: int, code: str, words: str) -> None:
-    got, body = execute(s3_app, href)
+def test_refused_s3_references(
+    s3_app: Flask, buckets: dict[str, str], href: str, status: int, code: str, words: str
+) -> None:
+    got, body = execute(s3_app, href.format(**buckets))
     assert got == status, body
     assert_valid(body)
     exception = etree.fromstring(body).find(f"{{{OWS}}}Exception")

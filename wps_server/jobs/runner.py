@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.execution import RunContext, remove_outputs, run_job
+from wps_server.execution import RunContext, remove_job_files, remove_outputs, run_job
 from wps_server.jobs.model import Job, Status
 from wps_server.jobs.store import JobStore
 from wps_server.process import Process
@@ -216,11 +216,10 @@ class Runner:
             self.clusters.sweep(set(self.store.running_ids()))
 
     def expire(self) -> list[str]:
-        """Delete finished jobs older than the retention time, with their files."""
+        """Delete finished jobs older than the retention time, with their files (a job whose files a
+        storage could not remove stays for the next sweep)."""
         before = time.time() - self.settings.jobs.retention_days * 86400
-        expired = self.store.expired(before)
-        for job_id in expired:
-            remove_outputs(self.settings, job_id)
+        expired = [job_id for job_id in self.store.expired(before) if remove_job_files(self.settings, job_id)]
         self.store.delete(expired)
         if expired:
             log.info("expired finished jobs", extra={"count": len(expired)})

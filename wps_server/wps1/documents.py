@@ -6,9 +6,8 @@ caller builds them once and caches the bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from lxml import etree
 
@@ -213,7 +212,7 @@ def execute_response(
     service_url: str,
     status_url: str | None,
     output_url: str,
-    outputs_dir: Path,
+    read_output: Callable[[str, str], bytes],
     language: str,
 ) -> bytes:
     """The ExecuteResponse for a job, rebuilt from what the store says of it."""
@@ -268,7 +267,14 @@ def execute_response(
             definition = process.output(record.identifier)
             wanted = requested.get(record.identifier)
             as_reference = wanted.as_reference if wanted else False
-            _output(outputs, record, definition, as_reference, f"{output_url}/{job.id}", outputs_dir / job.id)
+            _output(
+                outputs,
+                record,
+                definition,
+                as_reference,
+                f"{output_url}/{job.id}",
+                lambda name: read_output(job.id, name),
+            )
     return serialise(root)
 
 
@@ -311,7 +317,7 @@ def _output(
     definition: OutputDefinition | None,
     as_reference: bool,
     base_url: str,
-    folder: Path,
+    read: Callable[[str], bytes],
 ) -> None:
     element = sub(parent, WPS, "Output")
     title = definition.title if definition else record.identifier
@@ -336,7 +342,7 @@ def _output(
         sub(box, OWS, "UpperCorner", " ".join(map(str, record.upper)))
     else:
         assert record.file is not None
-        content = (folder / record.file).read_bytes()
+        content = read(record.file)
         _complex_content(data, content, record)
 
 

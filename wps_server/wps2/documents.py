@@ -6,9 +6,8 @@ and job records as the WPS 1.0.0 documents.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 
 from lxml import etree
 
@@ -238,7 +237,7 @@ def result(
     records: list[OutputRecord],
     expiration: datetime | None,
     output_url: str,
-    folder: Path,
+    read: Callable[[str], bytes],
     with_job_id: bool,
 ) -> bytes:
     root = _root("Result")
@@ -252,12 +251,16 @@ def result(
     for record in records:
         wanted = requested.get(record.identifier)
         by_reference = bool(wanted and wanted.as_reference)
-        _result_output(root, record, by_reference, f"{output_url}/{job.id}", folder)
+        _result_output(root, record, by_reference, f"{output_url}/{job.id}", read)
     return serialise(root)
 
 
 def _result_output(
-    parent: etree._Element, record: OutputRecord, by_reference: bool, base_url: str, folder: Path
+    parent: etree._Element,
+    record: OutputRecord,
+    by_reference: bool,
+    base_url: str,
+    read: Callable[[str], bytes],
 ) -> None:
     element = sub(parent, WPS, "Output", id=record.identifier)
     if record.kind == "complex" and (by_reference or record.href):
@@ -282,7 +285,7 @@ def _result_output(
         sub(box, OWS, "UpperCorner", " ".join(map(str, record.upper)))
     else:
         assert record.file is not None
-        _complex(element, (folder / record.file).read_bytes(), record)
+        _complex(element, read(record.file), record)
 
 
 def _complex(parent: etree._Element, content: bytes, record: OutputRecord) -> None:

@@ -182,7 +182,7 @@ class WPS2Service:
             self.engine.selected_outputs(job),
             self.engine.expiration(job),
             f"{base}/outputs",
-            self.settings.outputs_dir / job.id,
+            lambda name: self.engine.read_output(job.id, name),
             with_job_id,
         )
 

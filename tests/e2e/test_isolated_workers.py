@@ -1,0 +1,251 @@
+"""Workers that cannot see the server's files: Dask workers started in a mount namespace of their own
+where the server's folder (its data_dir and its data root) is hidden under an empty tmpfs, and an S3
+endpoint on loopback as the only place they share with the server ([jobs] storage = s3://...).
+
+A task that opens a file of the server fails there; s2p_stereo on the test pair, whose runner is
+killed in the middle of the job, is resumed from the object store's markers and gives the reference
+DSM; a dismissed job leaves no object behind; the SSA pass screening runs there as on any worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import distributed
+import pytest
+import requests
+from owslib.wps import ASYNC, ComplexDataInput, WebProcessingService
+
+from processes.s2p.evaluation import compare_dsms
+from tests.e2e.server import REPO, Server, free_port
+from tests.s3server import S3Server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
+    ),
+]
+PAIR = Path(__file__).parents[1] / "data" / "s2p" / "pair"
+IMAGE = "image/tiff; application=geotiff"
+CONFIG = """
+[server]
+processes = processes:shipped_processes
+[inputs]
+data_roots = {root}
+[dask]
+workers = 1
+dashboard =
+[jobs]
+storage = s3://{bucket}/wps
+[cluster]
+profiles_file = {profiles}
+[logging]
+format = text
+"""
+PROFILES = """
+default: local
+profiles:
+  local: {{kind: local, max_workers: 1}}
+  isolated:
+    kind: scheduler
+    max_workers: 2
+    options: {{address: "tcp://127.0.0.1:{port}"}}
+"""
+OPTIONS = '{"horizontal_margin": 20, "vertical_margin": 5, "disp_range_method": "sift", "msk_erosion": 0}'
+
+
+class IsolatedCluster:
+    """A Dask scheduler, and two workers in their own mount namespace where `hidden` is an empty tmpfs."""
+
+    def __init__(self, hidden: Path, env: dict[str, str], scratch: Path) -> None:
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        base = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.scheduler = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                *("--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"),
+            ],
+            env=base,
+            start_new_session=True,
+        )
+        worker = (
+            f"mount -t tmpfs tmpfs {hidden} && exec {sys.executable} -m distributed.cli.dask_worker "
+            f"{self.address} --nthreads 1 --nworkers 2 --no-dashboard --local-directory {scratch}"
+        )
+        self.workers = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", worker],
+            env={**base, **env},
+            start_new_session=True,
+        )
+        with distributed.Client(self.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+
+    def stop(self) -> None:
+        for process in (self.workers, self.scheduler):
+            process.terminate()
+            process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's folder: data_dir and the data root, both hidden from the workers."""
+    path = tmp_path_factory.mktemp("isolated")
+    shutil.copytree(PAIR, path / "data" / "pair")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_server: S3Server) -> str:
+    return s3_server.bucket("wps")
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    folder: Path, s3_server: S3Server, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[IsolatedCluster]:
+    key = s3_server.user("isolated-workers", ["s3:*"], [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"])
+    running = IsolatedCluster(folder, s3_server.env(key), tmp_path_factory.mktemp("worker-scratch"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(folder: Path, s3_server: S3Server, bucket: str, cluster: IsolatedCluster) -> Iterator[Server]:
+    (folder / "clusters.yaml").write_text(PROFILES.format(port=cluster.port))
+    config = CONFIG.format(root=folder / "data", bucket=bucket, profiles=folder / "clusters.yaml")
+    running = Server(folder, config, env=s3_server.env(), workers=1).start()
+    yield running
+    assert running.stop() == 0
+
+
+def test_a_task_that_opens_a_file_of_the_server_fails_there(server: Server, cluster: IsolatedCluster) -> None:
+    files = [server.folder / "data" / "pair" / "img_01.tif", server.folder / "var" / "jobs.sqlite"]
+    assert all(path.is_file() for path in files)  # the server sees them
+    with distributed.Client(cluster.address) as client:
+        for path in files:
+            with pytest.raises(FileNotFoundError):
+                client.submit(path.read_bytes, pure=False).result(timeout=60)
+
+
+def _inputs(server: Server, roi: str, tile_size: int) -> list[tuple[str, Any]]:
+    images = [
+        ComplexDataInput(f"file://{server.folder / 'data' / 'pair' / n}", mimeType=IMAGE)
+        for n in ("img_01.tif", "img_02.tif")
+    ]
+    return [
+        ("images", images[0]),
+        ("images", images[1]),
+        ("roi_pixels", roi),
+        ("tile_size", str(tile_size)),
+        ("dsm_resolution", "0.5"),
+        ("cluster", "isolated"),
+        ("s2p_options", OPTIONS),
+    ]
+
+
+def _job_id(execution: Any) -> str:
+    assert execution.statusLocation, [e.text for e in execution.errors]
+    return str(execution.statusLocation.rstrip("/").rsplit("/", 1)[-1])
+
+
+def test_s2p_resumed_from_the_stores_markers_gives_the_reference_dsm(
+    server: Server, s3_server: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """The runner is SIGKILLed while the tiles are matched, and its local copy of the job is removed
+    too (as if it came back on another machine): the restarted runner finds the finished steps by the
+    markers in the object store, skips them, and the DSM passes s2p's acceptance."""
+    wps = WebProcessingService(f"{server.url}/wps")
+    execution = wps.execute(
+        "s2p_stereo",
+        _inputs(server, "150,150,700,700", 300),
+        output=[("dsm", True), ("report", True)],
+        mode=ASYNC,
+    )
+    job_id = _job_id(execution)
+    deadline = time.monotonic() + 600
+    while "stereo_matching" not in (execution.statusMessage or "") or execution.percentCompleted < 40:
+        assert not execution.isComplete() and time.monotonic() < deadline, execution.statusMessage
+        time.sleep(0.2)
+        execution.checkStatus(sleepSecs=0)
+    markers = [k for k in s3_server.objects(bucket, f"wps/jobs/{job_id}/s2p/markers/") if k.endswith(".json")]
+    assert markers, "finished steps leave their markers in the store"
+    (runner,) = [p for p in server.descendants() if "wps_server.cli runner" in " ".join(p.cmdline())]
+    runner.kill()
+    shutil.rmtree(server.folder / "var" / "jobs" / job_id)
+    while not execution.isComplete():
+        assert time.monotonic() < deadline
+        time.sleep(1)
+        execution.checkStatus(sleepSecs=0)
+    assert execution.isSucceded(), [e.text for e in execution.errors]
+    references = {o.identifier: o.reference for o in execution.processOutputs}
+    report = requests.get(references["report"], timeout=60).json()
+    assert report["tasks"]["skipped_as_finished"] >= len(markers) >= 8, report["tasks"]
+    assert report["storage"]["url"] == f"s3://{bucket}/wps/jobs/{job_id}/s2p"
+    dsm = tmp_path / "dsm.tif"
+    dsm.write_bytes(requests.get(references["dsm"], timeout=60).content)
+    assert compare_dsms(dsm, PAIR / "expected_dsm.tif").acceptable
+    # the outputs are objects of the store (served by the server); the job's folder went with the job
+    outputs = s3_server.objects(bucket, f"wps/outputs/{job_id}/")
+    assert f"wps/outputs/{job_id}/dsm.tif" in outputs
+    assert s3_server.objects(bucket, f"wps/jobs/{job_id}/") == []
+
+
+def test_a_dismissed_job_leaves_no_object_behind(
+    server: Server, s3_server: S3Server, bucket: str, cluster: IsolatedCluster
+) -> None:
+    wps = WebProcessingService(f"{server.url}/wps")
+    execution = wps.execute(
+        "s2p_stereo", _inputs(server, "300,300,400,300", 200), output=[("dsm", True)], mode=ASYNC
+    )
+    job_id = _job_id(execution)
+    deadline = time.monotonic() + 300
+    while not s3_server.objects(bucket, f"wps/jobs/{job_id}/s2p/markers/"):
+        assert time.monotonic() < deadline and not execution.isComplete(), execution.statusMessage
+        time.sleep(0.2)
+        execution.checkStatus(sleepSecs=0)
+    answer = requests.get(
+        f"{server.url}/wps",
+        params={"service": "WPS", "version": "2.0.0", "request": "Dismiss", "JobID": job_id},
+        timeout=30,
+    )
+    assert answer.status_code == 200 and b"Dismissed" in answer.content
+    with distributed.Client(cluster.address) as client:
+        # the runner stops the job's steps and removes its folder once none runs any more
+        while s3_server.objects(bucket, f"wps/jobs/{job_id}/") or any(client.processing().values()):
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        time.sleep(3)  # nothing comes back later
+        assert not any(client.processing().values())
+    assert s3_server.objects(bucket, f"wps/jobs/{job_id}/") == []
+    assert s3_server.objects(bucket, f"wps/outputs/{job_id}/") == []
+
+
+def test_pass_screening_runs_on_the_isolated_workers(cluster: IsolatedCluster) -> None:
+    """The screening's tasks take their orbits and site as arguments and read no file."""
+    from processes.ssa.passes import PassOptions, Site, TleRecord, Window, predict_passes
+
+    lines = (Path(__file__).parents[1] / "data" / "ssa" / "passes" / "gpconf-2026-09.tle").read_text()
+    rows = lines.splitlines()
+    records = [
+        TleRecord(rows[i][:69], rows[i + 1][:69])
+        for i in range(len(rows) - 1)
+        if rows[i].startswith("1 ") and rows[i + 1].startswith("2 ")
+    ]
+    site = Site(28.2993, -16.5122, 2393.0, "ESA OGS, Tenerife")
+    day = Window(datetime(2026, 9, 21, tzinfo=UTC), datetime(2026, 9, 22, tzinfo=UTC))
+    options = PassOptions(elevation_mask_deg=10.0)
+    local = predict_passes(records, site, day, options, chunk_size=10)
+    with distributed.Client(cluster.address) as client:
+        remote = predict_passes(records, site, day, options, client=client, chunk_size=10)
+    assert remote == local and local
