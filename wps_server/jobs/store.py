@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -81,13 +82,13 @@ class LeaseHolder:
             return False
         if self.host != socket.gethostname():
             return True
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        try:  # a zombie (killed, and not yet reaped by whoever inherited it) is dead too
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except FileNotFoundError:
             return False
-        except PermissionError:
+        except OSError:
             return True
-        return True
+        return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 class JobStore:
