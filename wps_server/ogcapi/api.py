@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from wps_server.access import requester
 from wps_server.engine import Engine, RawOutput, multipart, utc_text
 from wps_server.errors import OWSError
 from wps_server.jobs.model import Job, OutputRecord, Status
@@ -97,7 +98,7 @@ class ProcessesAPI:
 
     def processes(self, base: str) -> Answer:
         document = {
-            "processes": [describe.summary(p, base) for p in self.engine.processes.values()],
+            "processes": [describe.summary(p, base) for p in self.engine.offered().values()],
             "links": [
                 _link(f"{base}/processes", "self", JSON, "this document"),
                 _link(f"{base}/processes?f=html", "alternate", "text/html", "as HTML"),
@@ -106,8 +107,20 @@ class ProcessesAPI:
         return Answer(document=document, title="Processes")
 
     def process(self, base: str, identifier: str) -> Answer:
-        process = self._process(identifier)
+        process = self._process(identifier, described=True)
         return Answer(document=describe.description(process, base), title=process.title)
+
+    def me(self, base: str) -> Answer:
+        """The signed-in user (openEO's ``/me``): name, roles, and what is left of their budget."""
+        user = requester()
+        document: dict[str, Any] = {
+            "user_id": user.shown,
+            "roles": sorted(user.roles),
+            "groups": list(user.groups),
+            "admin": user.is_admin,
+            "links": [_link(f"{base}/jobs", describe.REL_JOB_LIST, JSON, "your jobs")],
+        }
+        return Answer(document=document, title=f"User {user.shown}")
 
     # -- execution ---------------------------------------------------------------------------------
     def execute(self, base: str, identifier: str, body: bytes, prefer: str) -> Answer:
@@ -195,8 +208,8 @@ class ProcessesAPI:
         return Answer(document=self._status(base, job), title=f"Job {job.id}")
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _process(self, identifier: str) -> Process:
-        process = self.engine.process(identifier)
+    def _process(self, identifier: str, described: bool = False) -> Process:
+        process = self.engine.process(identifier, described=described)
         if process is None:
             raise no_such_process(self.engine.unknown_process(identifier))
         return process
