@@ -24,7 +24,7 @@ from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
 from wps_server.jobs.store import JobStore, heartbeat
 from wps_server.operations import Execute
-from wps_server.process import Process
+from wps_server.process import LiteralInput, Process
 from wps_server.spelling import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,20 @@ class Engine:
     def offered(self) -> dict[str, Process]:
         """The processes the requester may see (those they may run), in the server's order."""
         return {i: p for i, p in self.processes.items() if self.visible(i)}
+
+    def narrowed(self, process: Process) -> Process:
+        """The process as the requester sees it: its ``cluster`` input offers only their profiles."""
+        if self.policy is None or self.clusters is None or process.input("cluster") is None:
+            return process
+        user = requester()
+        names = tuple(n for n in self.clusters.profiles.names() if self.profile_allowed(user, n))
+        inputs = tuple(
+            replace(i, allowed_values=names)
+            if isinstance(i, LiteralInput) and i.identifier == "cluster"
+            else i
+            for i in process.inputs
+        )
+        return replace(process, inputs=inputs)
 
     def profile_allowed(self, user: User, name: str) -> bool:
         """Whether the user may spend on the cluster profile ``name`` (its ``roles``)."""

@@ -96,12 +96,12 @@ class WPSService:
         for identifier in identifiers:
             if identifier not in offered:
                 raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
-        key = ("describe", ",".join(identifiers))
+        narrowed = [self.engine.narrowed(self.processes[i]) for i in identifiers]
+        profiles = [str(p.input("cluster").allowed_values) for p in narrowed if p.input("cluster")]  # type: ignore[union-attr]
+        key = ("describe", ",".join(identifiers) + "|" + ",".join(profiles))
         cached = self._cache.get(key)
         if cached is None:
-            cached = documents.process_descriptions(
-                (self.processes[i] for i in identifiers), self.settings.language
-            )
+            cached = documents.process_descriptions(narrowed, self.settings.language)
             if len(identifiers) == 1 or len(self._cache) < 1000:
                 with self._lock:
                     self._cache[key] = cached

@@ -17,6 +17,7 @@ from tests.wps.processes import test_processes
 from wps_server.app import create_app
 from wps_server.config import Settings
 from wps_server.database import make_engine, migrate
+from wps_server.process import Process
 from wps_server.users import UsersFile
 
 PASSWORDS = {
@@ -67,11 +68,15 @@ def auth_section(issuer: Issuer, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def make_auth_app(make_settings: Callable[..., Settings], issuer: Issuer) -> Callable[..., Flask]:
-    def make(auth: dict[str, Any] | None = None, **sections: dict[str, Any]) -> Flask:
+    def make(
+        auth: dict[str, Any] | None = None,
+        processes: Callable[[Settings], list[Process]] = test_processes,
+        **sections: dict[str, Any],
+    ) -> Flask:
         settings = make_settings(auth=auth_section(issuer, **(auth or {})), **sections)
         write_users(settings.data_dir / "users.json")
         migrate(make_engine(settings.database_url))
-        return create_app(settings, test_processes(settings))
+        return create_app(settings, processes(settings))
 
     return make
 

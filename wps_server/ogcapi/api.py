@@ -107,7 +107,7 @@ class ProcessesAPI:
         return Answer(document=document, title="Processes")
 
     def process(self, base: str, identifier: str) -> Answer:
-        process = self._process(identifier, described=True)
+        process = self.engine.narrowed(self._process(identifier, described=True))
         return Answer(document=describe.description(process, base), title=process.title)
 
     def me(self, base: str) -> Answer:

@@ -131,6 +131,12 @@ class WPS2Service:
         for identifier in identifiers:
             if identifier not in offered:
                 raise NoSuchProcess(self.engine.unknown_process(identifier), identifier)
+        if self.engine.policy is not None:  # each user's own cluster profiles
+            language = self.settings.language
+            return documents.process_offerings(
+                documents.process_offering(self.engine.narrowed(self.engine.processes[i]), language)
+                for i in identifiers
+            )
         return documents.process_offerings(
             etree.fromstring(etree.tostring(self._offerings[i])) for i in identifiers
         )
