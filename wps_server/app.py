@@ -13,6 +13,7 @@ from cluster.storage import LocalFolder, StorageError
 from wps_server import web_auth
 from wps_server.access import AuthSettings, Policy
 from wps_server.authentication import Authenticator
+from wps_server.budgets import budgets_for
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         SchedulerConnection(settings.dask.scheduler),
         JobClusters(settings, settings.dask.scheduler),
         Policy(auth) if auth.enabled else None,
+        budgets_for(settings, database),
     )
     service = WPSService(engine)
     app = Flask(__name__)

@@ -12,11 +12,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from wps_server.access import User
+from wps_server.access import AuthSettings, User
+from wps_server.config import Settings
 from wps_server.errors import PaymentRequired
 from wps_server.users import Budget, UsersFile
 
@@ -174,3 +176,20 @@ class Budgets:
                 db.execute(accounts.insert().values(account=account, changes=0))
         except sa.exc.IntegrityError:  # another job made it first
             pass
+
+
+def budgets_for(settings: Settings, engine: Engine) -> Budgets | None:
+    """The budgets of the configured users file; None when nobody signs in (no one to charge)."""
+    auth = AuthSettings.from_settings(settings)
+    return Budgets(engine, UsersFile(auth.users_file)) if auth.enabled else None
+
+
+def job_spending(budgets: Budgets | None, owner: str | None, job_id: str) -> dict[str, Any]:
+    """The ``reserve`` and ``settle`` of a job's :class:`~wps_server.execution.RunContext`."""
+    if budgets is None or owner is None:
+        return {}
+    user = User(owner)
+    return {
+        "reserve": lambda amount, currency: budgets.reserve(user, job_id, amount, currency),
+        "settle": lambda amount: budgets.settle(job_id, amount),
+    }

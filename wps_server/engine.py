@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from cluster.storage import StorageError
 from wps_server.access import Policy, User, audit, requester
+from wps_server.budgets import Budgets, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
@@ -51,6 +52,7 @@ class Engine:
         scheduler: SchedulerConnection,
         clusters: JobClusters | None = None,
         policy: Policy | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.settings = settings
         self.processes = dict(processes)
@@ -59,6 +61,7 @@ class Engine:
         self.clusters = clusters
         self.storage = server_storage(settings)
         self.policy = policy
+        self.budgets = budgets
 
     def process(self, identifier: str, *, described: bool = False) -> Process | None:
         """The process; to describe it, only if the requester may see it (to run one they may not
@@ -158,6 +161,7 @@ class Engine:
             client_factory=self.scheduler.client,
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
+            **job_spending(self.budgets, job.owner, job.id),
         )
         with heartbeat(self.store, job.id):
             outcome = run_job(process, job, self.settings, context)

@@ -3,7 +3,7 @@ input offers only their profiles, and running either without the role is 403."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,13 +44,16 @@ def all_processes(settings: Settings) -> list[Process]:
 
 
 @pytest.fixture
-def web(make_auth_app: Callable[..., Flask], tmp_path: Path) -> CheckedClient:
+def web(make_auth_app: Callable[..., Flask], tmp_path: Path) -> Iterator[CheckedClient]:
     profiles = tmp_path / "clusters.yaml"
     profiles.write_text(PROFILES)
     app = make_auth_app(processes=all_processes, cluster={"profiles_file": str(profiles)})
     PASSWORDS["erin"] = "erin-secret-55"
     UsersFile(tmp_path / "var" / "users.json").add("erin", PASSWORDS["erin"], ("cloud",), ())
-    return checked_client(app)
+    yield checked_client(app)
+    clusters = app.extensions["wps"].engine.clusters
+    if clusters is not None:
+        clusters.close()
 
 
 def headers(who: str) -> dict[str, str]:

@@ -120,6 +120,8 @@ class ProcessesAPI:
             "admin": user.is_admin,
             "links": [_link(f"{base}/jobs", describe.REL_JOB_LIST, JSON, "your jobs")],
         }
+        standing = self.engine.budgets.standing(user) if self.engine.budgets is not None else None
+        document["budget"] = standing.to_json() if standing is not None else None
         return Answer(document=document, title=f"User {user.shown}")
 
     # -- execution ---------------------------------------------------------------------------------
@@ -233,6 +235,7 @@ class ProcessesAPI:
         for key, moment in (("created", job.created), ("started", job.started), ("finished", job.finished)):
             if moment is not None:
                 info[key] = utc_text(moment)
+        info |= _billing(job, self.engine.store.cost(job.id))
         links = [
             _link(url, "self", JSON, "this job"),
             _link(f"{url}?f=html", "alternate", "text/html", "as HTML"),
@@ -278,6 +281,28 @@ class ProcessesAPI:
             "mediaType": raw.content_type,
             "encoding": "base64",
         }
+
+
+def _billing(job: Job, spent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """openEO's words for what a job may spend and spent: ``budget`` (its max_cost), ``costs`` (the
+    measured bill), ``currency``, and ``usage`` (busy CPU in cpu-seconds, billed worker time, wall time)."""
+    billing: dict[str, Any] = {}
+    cap = next((spec.value for spec in job.request.inputs if spec.identifier == "max_cost"), None)
+    if cap is not None:
+        billing["budget"] = float(cap)
+    if spent:
+        if spent.get("priced"):
+            billing["costs"] = round(float(spent.get("cost") or 0.0), 6)
+            billing["currency"] = spent.get("currency")
+        billing["usage"] = {
+            "cpu": {"value": round(float(spent.get("busy_task_seconds") or 0.0), 3), "unit": "cpu-seconds"},
+            "workers": {
+                "value": round(float(spent.get("billed_worker_seconds") or 0.0), 3),
+                "unit": "worker-seconds",
+            },
+            "duration": {"value": round(float(spent.get("wall_seconds") or 0.0), 3), "unit": "seconds"},
+        }
+    return billing
 
 
 def _stored(request: Execute) -> Execute:
