@@ -44,6 +44,7 @@ class User:
 OPERATOR = User(None, is_admin=True)
 ANONYMOUS = User(None)
 _requester: ContextVar[User] = ContextVar("requester", default=OPERATOR)
+_client: ContextVar[str | None] = ContextVar("client", default=None)
 
 
 def requester() -> User:
@@ -51,11 +52,13 @@ def requester() -> User:
 
 
 @contextmanager
-def acting_as(user: User) -> Iterator[None]:
-    token = _requester.set(user)
+def acting_as(user: User, client: str | None = None) -> Iterator[None]:
+    """Make ``user`` (from the address ``client``) the requester while the block runs."""
+    token, address = _requester.set(user), _client.set(client)
     try:
         yield
     finally:
+        _client.reset(address)
         _requester.reset(token)
 
 
@@ -206,5 +209,11 @@ class Policy:
 def audit(action: str, outcome: str, client: str | None = None, **fields: object) -> None:
     """One JSON log line for a change or a refusal: who, what, which object, from where (no secrets)."""
     user = requester()
-    entry = {"action": action, "outcome": outcome, "user": user.shown, "client": client, **fields}
+    entry = {
+        "action": action,
+        "outcome": outcome,
+        "user": user.shown,
+        "client": client or _client.get(),
+        **fields,
+    }
     audit_log.info("audit %s", json.dumps(entry, default=str, sort_keys=True), extra={"audit": entry})

@@ -112,7 +112,7 @@ def install(
                 user = ANONYMOUS
             else:
                 return refuse(401, "sign in to do this: send your credentials with the request")
-        g.requester_scope = acting_as(user)
+        g.requester_scope = acting_as(user, request.remote_addr)
         g.requester_scope.__enter__()
         return None
 
