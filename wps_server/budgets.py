@@ -99,7 +99,10 @@ class Budgets:
         limit = self.limit_for(user)
         if limit is None:
             return None
-        account, budget = limit
+        return self.standing_of(*limit)
+
+    def standing_of(self, account: str, budget: Budget) -> Standing:
+        """This month's standing of one account (``user:NAME`` or ``group:NAME``)."""
         with self.engine.connect() as db:
             spent = money(self._spent(db, account, budget.currency))
         return Standing(account, budget, spent, max(Decimal(0), budget.amount - spent))

@@ -192,19 +192,44 @@ def cost(obj: Context, job_id: str | None, limit: int) -> None:
         return
     rows = store.costs(limit)
     click.echo(
-        f"{'job':<36}  {'process':<14} {'profile':<12} {'workers':>7} {'billed s':>9} {'busy s':>8} "
-        f"{'effic.':>6} {'cost':>10}"
+        f"{'job':<36}  {'process':<14} {'owner':<12} {'profile':<12} {'workers':>7} {'billed s':>9} "
+        f"{'busy s':>8} {'effic.':>6} {'cost':>10}"
     )
     for job, spent in rows:
         amount = f"{spent['cost']:.4f} {spent.get('currency') or ''}" if spent.get("priced") else "unpriced"
         efficiency = spent.get("efficiency")
         click.echo(
-            f"{job.id:<36}  {job.process_id:<14} {spent['profile']:<12} {len(spent['workers']):>7} "
-            f"{spent['billed_worker_seconds']:>9.1f} {spent['busy_task_seconds']:>8.1f} "
+            f"{job.id:<36}  {job.process_id:<14} {job.owner or '-':<12} {spent['profile']:<12} "
+            f"{len(spent['workers']):>7} {spent['billed_worker_seconds']:>9.1f} {spent['busy_task_seconds']:>8.1f} "
             f"{'-' if efficiency is None else f'{efficiency:.2f}':>6} {amount:>10}"
         )
     if not rows:
         click.echo("no job has a measured cost yet", err=True)
+    _budgets_table(obj, store)
+
+
+def _budgets_table(obj: Context, store: Any) -> None:
+    """Each budget of the users file: this month's limit, spent and left."""
+    from wps_server.budgets import budgets_for
+    from wps_server.users import UsersError
+
+    try:
+        budgets = budgets_for(obj.settings(), store.engine)
+        accounts = list(budgets.users) if budgets is not None else []
+        groups = budgets.users.read().group_budgets if budgets is not None else {}
+    except (ConfigError, UsersError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if budgets is None or not (any(a.budget for a in accounts) or groups):
+        return
+    click.echo(f"\n{'budget this month':<30} {'monthly':>12} {'spent':>12} {'left':>12}")
+    limits = [(f"user:{a.name}", a.budget) for a in accounts if a.budget is not None]
+    limits += [(f"group:{name}", budget) for name, budget in groups.items()]
+    for account, limit in limits:
+        standing = budgets.standing_of(account, limit)
+        currency = limit.currency
+        click.echo(
+            f"{account:<30} {limit.amount:>8} {currency} {standing.spent:>8} {currency} {standing.left:>8} {currency}"
+        )
 
 
 @jobs.command()

@@ -5,6 +5,10 @@ closed, and it fails with the bill in its status."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -14,6 +18,7 @@ import pytest
 from flask import Flask
 
 from tests.auth.conftest import basic
+from tests.e2e.server import REPO
 from tests.jobs.cluster_processes import cluster_processes
 from tests.wps import processes as wps_processes
 from tests.wps.interfaces import CheckedClient, checked_client
@@ -59,10 +64,12 @@ def all_processes(settings: Settings) -> list[Process]:
 
 
 @pytest.fixture
-def web(make_auth_app: Callable[..., Flask], tmp_path: Path) -> Iterator[CheckedClient]:
+def web(make_auth_app: Callable[..., Flask], tmp_path: Path, database_url: str) -> Iterator[CheckedClient]:
     profiles = tmp_path / "clusters.yaml"
     profiles.write_text(PROFILES)
-    app = make_auth_app(processes=all_processes, cluster={"profiles_file": str(profiles)})
+    app = make_auth_app(
+        processes=all_processes, cluster={"profiles_file": str(profiles)}, database={"url": database_url}
+    )
     users = UsersFile(tmp_path / "var" / "users.json")
     users.change("alice", budget=parse_budget("1.5", "EUR"))
     users.set_group_budget("team", parse_budget("100", "EUR"))
@@ -174,3 +181,22 @@ def test_concurrent_reservations_cannot_overspend(database_url: str, tmp_path: P
     standing = budgets.standing(alice)
     assert standing is not None and standing.spent == Decimal("9.00") and standing.left == Decimal("1.00")
     engine.dispose()
+
+
+def test_jobs_cost_shows_spent_and_left(web: CheckedClient, tmp_path: Path, database_url: str) -> None:
+    assert run(web, "alice", {"tasks": 1, "seconds": 0.1, "cluster": "metered"}).status_code == 200  # type: ignore[attr-defined]
+    config = tmp_path / "server.cfg"
+    config.write_text(
+        f"[server]\ndata_dir = {tmp_path / 'var'}\n[database]\nurl = {database_url}\n[auth]\nmethods = basic\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "wps_server.cli", "--config", str(config), "jobs", "cost"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=True,
+    ).stdout
+    assert re.search(r"cluster_sleep\s+alice\s+metered", shown)
+    assert re.search(r"user:alice\s+1.5 EUR\s+1.00 EUR\s+0.50 EUR", shown)
+    assert re.search(r"group:team\s+100 EUR\s+0.00 EUR\s+100.00 EUR", shown)
