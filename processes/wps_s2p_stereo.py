@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.estimate import predict
+from cluster.profiles import ClusterProfile
 from cluster.storage import JobStorage, LocalFolder, StorageError
 from processes.s2p import errors
 from processes.s2p.graph import expected_task_durations, run_stereo
@@ -63,6 +64,15 @@ def process(settings: Settings) -> Process:
                 min_occurs=0,
                 default="local",
                 abstract=f"One of {', '.join(config.profiles.names())}; local is the server's own cluster.",
+            ),
+            LiteralInput(
+                "max_cost",
+                "Cost cap",
+                "float",
+                min_occurs=0,
+                value_range=(0, None),
+                abstract="On a priced profile: refuse the job if its estimate is higher, and stop it (closing "
+                "its cluster) when its running bill reaches this, in the profile's currency.",
             ),
         ),
         outputs=(
@@ -121,7 +131,13 @@ def _run(
     workdir = folder.root if isinstance(folder, LocalFolder) else ctx.workdir / "s2p"
     try:
         with ctx.cluster(
-            inputs.one("cluster"), tiles, sum(durations.values()), inputs.one("max_workers"), durations
+            inputs.one("cluster"),
+            tiles,
+            sum(durations.values()),
+            inputs.one("max_workers"),
+            durations,
+            max_cost=inputs.one("max_cost"),
+            predicted_cost=lambda profile, workers: _predicted_cost(profile, workers, tiles, config),
         ) as client:
             result = run_stereo(
                 request,
@@ -163,6 +179,14 @@ def _run(
     if products.point_cloud is not None:
         outputs["point_cloud"] = products.point_cloud
     return outputs
+
+
+def _predicted_cost(profile: ClusterProfile, workers: int, tiles: int, config: S2PSettings) -> float:
+    """The calibration's price of the job on ``workers`` workers of the profile, as s2p_estimate puts it."""
+    if profile.price is None:
+        return 0.0
+    _wall, _cpu_hours, billed = predict(profile, workers, tiles, config.calibration)
+    return (workers * profile.worker_hour_price + profile.price.scheduler_amount) * billed / 3600.0
 
 
 def _measured_and_predicted(ctx: JobContext, config: S2PSettings, tiles: int) -> dict[str, Any] | None:

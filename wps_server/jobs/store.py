@@ -51,8 +51,10 @@ jobs = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("sync", sa.Boolean, nullable=False, default=False),
     sa.Column("cost", sa.Text),
+    sa.Column("owner", sa.String(200)),
     sa.Index("ix_wps_jobs_status_created", "status", "created"),
     sa.Index("ix_wps_jobs_finished", "finished"),
+    sa.Index("ix_wps_jobs_owner_created", "owner", "created"),
 )
 
 lease = sa.Table(
@@ -118,6 +120,7 @@ class JobStore:
                     heartbeat=now,
                     attempts=job.attempts,
                     sync=sync,
+                    owner=job.owner,
                 )
             )
 
@@ -355,9 +358,13 @@ class JobStore:
         offset: int = 0,
         process_ids: Sequence[str] = (),
         statuses: Sequence[Status] = (),
+        owner: str | None = None,
     ) -> list[Job]:
-        """One page of jobs, newest first, optionally only of these processes and in these states."""
+        """One page of jobs, newest first, optionally only of these processes, in these states and
+        of this owner."""
         query = jobs.select().order_by(jobs.c.created.desc(), jobs.c.id).limit(limit).offset(offset)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         if process_ids:
             query = query.where(jobs.c.process_id.in_(list(process_ids)))
         if statuses:
@@ -414,4 +421,5 @@ def _to_job(row: Any) -> Job:
         outputs=outputs_from_json(row["outputs"]),
         error=error,
         attempts=row["attempts"],
+        owner=row["owner"],
     )

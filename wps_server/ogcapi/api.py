@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from wps_server.access import requester
 from wps_server.engine import Engine, RawOutput, multipart, utc_text
 from wps_server.errors import OWSError
 from wps_server.jobs.model import Job, OutputRecord, Status
@@ -97,7 +98,7 @@ class ProcessesAPI:
 
     def processes(self, base: str) -> Answer:
         document = {
-            "processes": [describe.summary(p, base) for p in self.engine.processes.values()],
+            "processes": [describe.summary(p, base) for p in self.engine.offered().values()],
             "links": [
                 _link(f"{base}/processes", "self", JSON, "this document"),
                 _link(f"{base}/processes?f=html", "alternate", "text/html", "as HTML"),
@@ -106,8 +107,22 @@ class ProcessesAPI:
         return Answer(document=document, title="Processes")
 
     def process(self, base: str, identifier: str) -> Answer:
-        process = self._process(identifier)
+        process = self.engine.narrowed(self._process(identifier, described=True))
         return Answer(document=describe.description(process, base), title=process.title)
+
+    def me(self, base: str) -> Answer:
+        """The signed-in user (openEO's ``/me``): name, roles, and what is left of their budget."""
+        user = requester()
+        document: dict[str, Any] = {
+            "user_id": user.shown,
+            "roles": sorted(user.roles),
+            "groups": list(user.groups),
+            "admin": user.is_admin,
+            "links": [_link(f"{base}/jobs", describe.REL_JOB_LIST, JSON, "your jobs")],
+        }
+        standing = self.engine.budgets.standing(user) if self.engine.budgets is not None else None
+        document["budget"] = standing.to_json() if standing is not None else None
+        return Answer(document=document, title=f"User {user.shown}")
 
     # -- execution ---------------------------------------------------------------------------------
     def execute(self, base: str, identifier: str, body: bytes, prefer: str) -> Answer:
@@ -195,8 +210,8 @@ class ProcessesAPI:
         return Answer(document=self._status(base, job), title=f"Job {job.id}")
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _process(self, identifier: str) -> Process:
-        process = self.engine.process(identifier)
+    def _process(self, identifier: str, described: bool = False) -> Process:
+        process = self.engine.process(identifier, described=described)
         if process is None:
             raise no_such_process(self.engine.unknown_process(identifier))
         return process
@@ -220,6 +235,7 @@ class ProcessesAPI:
         for key, moment in (("created", job.created), ("started", job.started), ("finished", job.finished)):
             if moment is not None:
                 info[key] = utc_text(moment)
+        info |= _billing(job, self.engine.store.cost(job.id))
         links = [
             _link(url, "self", JSON, "this job"),
             _link(f"{url}?f=html", "alternate", "text/html", "as HTML"),
@@ -265,6 +281,28 @@ class ProcessesAPI:
             "mediaType": raw.content_type,
             "encoding": "base64",
         }
+
+
+def _billing(job: Job, spent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """openEO's words for what a job may spend and spent: ``budget`` (its max_cost), ``costs`` (the
+    measured bill), ``currency``, and ``usage`` (busy CPU in cpu-seconds, billed worker time, wall time)."""
+    billing: dict[str, Any] = {}
+    cap = next((spec.value for spec in job.request.inputs if spec.identifier == "max_cost"), None)
+    if cap is not None:
+        billing["budget"] = float(cap)
+    if spent:
+        if spent.get("priced"):
+            billing["costs"] = round(float(spent.get("cost") or 0.0), 6)
+            billing["currency"] = spent.get("currency")
+        billing["usage"] = {
+            "cpu": {"value": round(float(spent.get("busy_task_seconds") or 0.0), 3), "unit": "cpu-seconds"},
+            "workers": {
+                "value": round(float(spent.get("billed_worker_seconds") or 0.0), 3),
+                "unit": "worker-seconds",
+            },
+            "duration": {"value": round(float(spent.get("wall_seconds") or 0.0), 3), "unit": "seconds"},
+        }
+    return billing
 
 
 def _stored(request: Execute) -> Execute:

@@ -85,6 +85,10 @@ def make_blueprint(engine: Engine, settings: Settings) -> Blueprint:
 
         return answer(run)
 
+    @blueprint.get("/me")
+    def me() -> Response:
+        return answer(lambda: api.me(base()))
+
     @blueprint.get("/jobs")
     def jobs() -> Response:
         return answer(lambda: api.jobs(base(), request.args.to_dict(flat=False)))
