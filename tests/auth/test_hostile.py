@@ -230,3 +230,12 @@ def test_bad_auth_settings_are_refused(make_settings: Callable[..., Settings]) -
     for section, words in bad:
         with pytest.raises(ConfigError, match=words):
             AuthSettings.from_settings(make_settings(auth=section))
+
+
+def test_no_cache_keeps_an_answer_for_another_requester(web: CheckedClient) -> None:
+    """Answers depend on who asks: none may be stored by a proxy or by QGIS's cache (which ignores
+    ``Vary`` and ``no-cache``), anonymous discovery included."""
+    for headers in ({}, basic("alice")):
+        answer = web.get("/wps?service=WPS&request=GetCapabilities", headers=headers)
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "no-store" and "Authorization" in answer.headers["Vary"]
