@@ -93,7 +93,14 @@ class ProcessesAPI:
         return Answer(document={"conformsTo": CONFORMANCE}, title="Conformance")
 
     def api(self, base: str) -> Answer:
-        document = openapi_document(self.settings.metadata.title, base)
+        policy = self.engine.policy
+        auth = policy.auth if policy is not None else None
+        document = openapi_document(
+            self.settings.metadata.title,
+            base,
+            auth.methods if auth is not None else frozenset(),
+            auth is None or auth.anonymous == "discovery",
+        )
         return Answer(document=document, content_type=OPENAPI_JSON, title="API definition")
 
     def processes(self, base: str) -> Answer:
