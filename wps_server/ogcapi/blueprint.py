@@ -101,6 +101,10 @@ def make_blueprint(engine: Engine, settings: Settings) -> Blueprint:
     def results(job_id: str) -> Response:
         return answer(lambda: api.results(base(), job_id))
 
+    @blueprint.get("/jobs/<job_id>/stac")
+    def stac_item(job_id: str) -> Response:
+        return answer(lambda: api.stac_item(base(), job_id))
+
     return blueprint
 
 

@@ -404,6 +404,22 @@ def openapi_document(title: str, base: str) -> dict[str, Any]:
                 "responses": {"200": results, "400": bad, "404": missing, "500": failed},
             }
         },
+        "/jobs/{jobId}/stac": {
+            "get": {
+                "operationId": "getResultItem",
+                "summary": "The results of a successful job as a STAC Item (for processes that make one)",
+                "parameters": [_param("jobId"), f],
+                "responses": {
+                    "200": {
+                        "description": "a STAC 1.1 Item; links to outputs in an object store are pre-signed",
+                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                    },
+                    "400": bad,
+                    "404": missing,
+                    "500": failed,
+                },
+            }
+        },
     }
     return {
         "openapi": "3.0.3",
