@@ -449,6 +449,22 @@ def openapi_document(
                 "responses": {"200": results, "400": bad, "404": missing, "500": failed},
             }
         },
+        "/jobs/{jobId}/stac": {
+            "get": {
+                "operationId": "getResultItem",
+                "summary": "The results of a successful job as a STAC Item (for processes that make one)",
+                "parameters": [_param("jobId"), f],
+                "responses": {
+                    "200": {
+                        "description": "a STAC 1.1 Item; links to outputs in an object store are pre-signed",
+                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                    },
+                    "400": bad,
+                    "404": missing,
+                    "500": failed,
+                },
+            }
+        },
     }
     paths["/me"] = {
         "get": {
