@@ -209,11 +209,13 @@ class JobStore:
                 db.execute(sa.select(jobs.c.id).where(jobs.c.status == Status.RUNNING.value)).scalars()
             )
 
-    def count(self, status: Status) -> int:
+    def count(self, status: Status, owner: str | None = None) -> int:
+        """Jobs in ``status``, of ``owner`` when given."""
+        query = sa.select(sa.func.count()).where(jobs.c.status == status.value)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         with self.engine.connect() as db:
-            return int(
-                db.execute(sa.select(sa.func.count()).where(jobs.c.status == status.value)).scalar_one()
-            )
+            return int(db.execute(query).scalar_one())
 
     def claim_next(self, runner: str) -> Job | None:
         """Take the oldest accepted job for ``runner``; safe when several runners compete."""

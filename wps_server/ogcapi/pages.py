@@ -142,8 +142,8 @@ class Pages:
 
     # -- landing -----------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Jobs per status, as the store counts them."""
-        return {name: self.engine.store.count(status) for name, status in BY_NAME.items()}
+        """Jobs per status, of those the requester may see."""
+        return self.engine.job_counts(BY_NAME)
 
     def landing(self, base: str) -> str:
         processes = [
