@@ -52,6 +52,7 @@ class RunContext:
     #: the owner's budget: reserve a predicted cost (amount, currency); settle with the measured bill
     reserve: Callable[[float, str], None] | None = None
     settle: Callable[[float], None] | None = None
+    standing: Callable[[], Mapping[str, Any] | None] = lambda: None
     #: why the job was stopped by its own max_cost (it then fails with PaymentRequired)
     stop_reason: str | None = field(default=None, init=False)
     _percent: int = field(default=0, init=False)
@@ -73,6 +74,9 @@ class RunContext:
 
     def client(self) -> Client:
         return self.client_factory()
+
+    def budget(self) -> Mapping[str, Any] | None:
+        return self.standing()
 
     def cluster(
         self,

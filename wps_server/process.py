@@ -301,6 +301,9 @@ class JobContext(Protocol):
     def client(self) -> Client:
         """A Dask client on the server's own cluster (created on first use)."""
 
+    def budget(self) -> Mapping[str, Any] | None:
+        """The owner's monthly budget now (limit, spent, left), or None when they have none."""
+
     def cluster(
         self,
         profile: str | None,
