@@ -187,7 +187,7 @@ def _run(
         )
     except StorageError as exc:
         raise ProcessError(f"S2P failed while writing the products: {exc}") from None
-    report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles)}
+    report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles), "budget": ctx.budget()}
     outputs: dict[str, Any] = {
         "dsm": products.dsm,
         "report": json.dumps(report, indent=2, default=str),

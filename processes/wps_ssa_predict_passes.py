@@ -117,14 +117,19 @@ SECONDS_PER_OBJECT_DAY = 0.001
 
 
 def screening_client(
-    ctx: JobContext, profile: str | None, objects: int, chunk: int, window: timedelta
+    ctx: JobContext,
+    profile: str | None,
+    objects: int,
+    chunk: int,
+    window: timedelta,
+    max_cost: float | None = None,
 ) -> AbstractContextManager[Client]:
     """The server's own cluster, or a cluster of the named profile sized for the chunks (and billed)."""
     if profile is None:
         return nullcontext(ctx.client())
     chunks = max(1, math.ceil(objects / chunk))
     seconds = min(objects, chunk) * window.total_seconds() / 86400 * SECONDS_PER_OBJECT_DAY
-    return ctx.cluster(profile, chunks, seconds)
+    return ctx.cluster(profile, chunks, seconds, max_cost=max_cost)
 
 
 def predict_passes_handler(catalogue: CatalogueConnection) -> Handler:
@@ -143,7 +148,9 @@ def predict_passes_handler(catalogue: CatalogueConnection) -> Handler:
         try:
             # predict_passes waits with distributed.wait, which looks for the current client
             with (
-                screening_client(ctx, inputs.one("cluster"), len(orbits), chunk, end - start) as client,
+                screening_client(
+                    ctx, inputs.one("cluster"), len(orbits), chunk, end - start, inputs.one("max_cost")
+                ) as client,
                 client.as_current(),
             ):
                 passes = predict_passes(
@@ -289,6 +296,15 @@ def process(catalogue: CatalogueConnection) -> Process:
                 abstract="Screen on a cluster of this profile, sized for the chunks and billed to the job; "
                 "default: the server's own cluster.",
                 min_occurs=0,
+            ),
+            LiteralInput(
+                "max_cost",
+                "Cost cap",
+                "float",
+                min_occurs=0,
+                value_range=(0, None),
+                abstract="With a priced cluster profile: refuse the job if its estimate is higher, and stop it "
+                "(closing its cluster) when its running bill reaches this, in the profile's currency.",
             ),
         ),
         outputs=(

@@ -67,6 +67,7 @@ def submit_tasking_handler(catalogue: CatalogueConnection) -> Handler:
                 end=end,
                 find_windows=observable_windows,
                 requester=str(inputs.one("requester") or ""),
+                owner=ctx.owner,
                 required_observations=int(inputs.one("required_observations")),
                 priority=int(inputs.one("priority")),
                 obs_type=obs_type,

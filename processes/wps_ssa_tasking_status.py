@@ -20,7 +20,7 @@ def tasking_status_handler(catalogue: CatalogueConnection) -> Handler:
         request_id = inputs.one("request_id")
         if request_id is not None:
             with reported_on("request_id"):
-                requests = [get_tasking(engine, int(request_id))]
+                requests = [get_tasking(engine, int(request_id), owner=ctx.owner)]
         else:
             status = inputs.one("status")
             requests = list_tasking(
@@ -28,6 +28,7 @@ def tasking_status_handler(catalogue: CatalogueConnection) -> Handler:
                 status=TaskingStatus(status) if status else None,
                 norad_id=inputs.one("object_id"),
                 limit=int(inputs.one("limit")),
+                owner=ctx.owner,
             )
         return {"result": json_text({"requests": [tasking_record(r) for r in requests]})}
 

@@ -20,7 +20,7 @@ def update_tasking_handler(catalogue: CatalogueConnection) -> Handler:
         engine = catalogue.engine()
         request_id = int(required(inputs, "request_id"))
         with reported_on("request_id"):
-            get_tasking(engine, request_id)
+            get_tasking(engine, request_id, owner=ctx.owner)
         action = str(required(inputs, "action"))
         window = inputs.one("window")
         reason = str(inputs.one("reason") or "")

@@ -192,7 +192,13 @@ def job_spending(budgets: Budgets | None, owner: str | None, job_id: str) -> dic
     if budgets is None or owner is None:
         return {}
     user = User(owner)
+
+    def standing() -> dict[str, object] | None:
+        found = budgets.standing(user)
+        return found.to_json() if found is not None else None
+
     return {
         "reserve": lambda amount, currency: budgets.reserve(user, job_id, amount, currency),
         "settle": lambda amount: budgets.settle(job_id, amount),
+        "standing": standing,
     }

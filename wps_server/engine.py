@@ -20,7 +20,7 @@ from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.errors import AccessDenied, InvalidParameterValue, NoApplicableCode, ServerBusy, quoted
-from wps_server.execution import RunContext, dismiss_job, run_job, server_storage
+from wps_server.execution import ADMIN_MARK, RunContext, acting_owner, dismiss_job, run_job, server_storage
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
 from wps_server.jobs.store import JobStore, heartbeat
@@ -129,7 +129,7 @@ class Engine:
         job = Job(
             id=str(uuid.uuid4()),
             process_id=process.identifier,
-            request=request,
+            request=_marked(request),
             message="Accepted, waiting in the queue",
             owner=requester().name,
         )
@@ -147,7 +147,7 @@ class Engine:
         job = Job(
             id=str(uuid.uuid4()),
             process_id=process.identifier,
-            request=request,
+            request=_marked(request),
             status=Status.RUNNING,
             message="Running",
             owner=requester().name,
@@ -161,6 +161,7 @@ class Engine:
             client_factory=self.scheduler.client,
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
+            owner=acting_owner(job),
             **job_spending(self.budgets, job.owner, job.id),
         )
         with heartbeat(self.store, job.id):
@@ -251,6 +252,14 @@ class Engine:
         if job.request.raw_output is not None:
             wanted.add(job.request.raw_output.identifier)
         return [o for o in job.outputs if not wanted or o.identifier in wanted]
+
+
+def _marked(request: Execute) -> Execute:
+    """The request, marked when an admin (who may act on anyone's records) submits it."""
+    user = requester()
+    if user.is_admin and user.name is not None:
+        return replace(request, extra={**request.extra, ADMIN_MARK: "true"})
+    return request
 
 
 def is_uuid(text: str) -> bool:

@@ -48,9 +48,11 @@ class RunContext:
     requested_outputs: frozenset[str] = frozenset()
     by_reference: frozenset[str] = frozenset()
     costs: list[Mapping[str, Any]] = field(default_factory=list)
+    owner: str | None = None
     #: the owner's budget: reserve a predicted cost (amount, currency); settle with the measured bill
     reserve: Callable[[float, str], None] | None = None
     settle: Callable[[float], None] | None = None
+    standing: Callable[[], Mapping[str, Any] | None] = lambda: None
     #: why the job was stopped by its own max_cost (it then fails with PaymentRequired)
     stop_reason: str | None = field(default=None, init=False)
     _percent: int = field(default=0, init=False)
@@ -72,6 +74,9 @@ class RunContext:
 
     def client(self) -> Client:
         return self.client_factory()
+
+    def budget(self) -> Mapping[str, Any] | None:
+        return self.standing()
 
     def cluster(
         self,
@@ -149,6 +154,15 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
         shutil.rmtree(context.workdir, ignore_errors=True)
     log.info("job succeeded", extra={"outputs": [o.identifier for o in outputs]})
     return Outcome(Status.SUCCESSFUL, "Succeeded", outputs)
+
+
+def acting_owner(job: Job) -> str | None:
+    """Whose records a job may see: its owner's, or anyone's when an admin (or nobody) submitted it."""
+    return None if job.request.extra.get(ADMIN_MARK) == "true" else job.owner
+
+
+#: set in a request's ``extra`` when an admin submitted it
+ADMIN_MARK = "submitted_by_admin"
 
 
 def _without_server_paths(message: str, settings: Settings, workdir: Path) -> str:

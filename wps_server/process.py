@@ -288,6 +288,9 @@ class JobContext(Protocol):
     by_reference: frozenset[str]
     #: What each cluster the job used cost, as recorded when it closed (see ``cluster``).
     costs: list[Mapping[str, Any]]
+    #: The user the job runs for, whose records alone it may see and change; None: anyone's (the
+    #: operator, an admin, or everyone when nobody signs in).
+    owner: str | None
 
     def progress(self, percent: float, message: str) -> None:
         """Report real work done; percent never goes backwards."""
@@ -297,6 +300,9 @@ class JobContext(Protocol):
 
     def client(self) -> Client:
         """A Dask client on the server's own cluster (created on first use)."""
+
+    def budget(self) -> Mapping[str, Any] | None:
+        """The owner's monthly budget now (limit, spent, left), or None when they have none."""
 
     def cluster(
         self,

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from tests.auth.issuer import AUDIENCE, ISSUER, Issuer
+from tests.ssa_wps.conftest import dask_scheduler, make_ssa_app  # noqa: F401 (the SSA tests' fixtures)
 from tests.wps.interfaces import CheckedClient, checked_client
 from tests.wps.processes import test_processes
 from wps_server.app import create_app

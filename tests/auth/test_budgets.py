@@ -5,6 +5,7 @@ closed, and it fails with the bill in its status."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -109,6 +110,17 @@ def test_a_job_that_does_not_fit_is_refused_with_402(web: CheckedClient) -> None
     # an unpriced profile costs nothing and stays open; bob has no budget at all
     assert run(web, "alice", {"tasks": 1, "seconds": 0.1, "cluster": "local"}).status_code == 200  # type: ignore[attr-defined]
     assert run(web, "bob", {"tasks": 1, "seconds": 0.1, "cluster": "metered"}).status_code == 200  # type: ignore[attr-defined]
+
+
+def test_a_job_sees_its_owners_budget_after_its_bill(web: CheckedClient) -> None:
+    done = web.post(
+        "/ogcapi/processes/cluster_spin/execution",
+        json={"inputs": {"tasks": 1, "seconds": 0.1, "cluster": "metered"}, "response": "document"},
+        headers=basic("alice"),
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    seen = json.loads(done.get_json()["budget"])
+    assert (seen["account"], seen["spent"], seen["budget"]) == ("user:alice", 1.0, 0.5)
 
 
 def test_a_budget_in_another_currency_is_refused_clearly(web: CheckedClient) -> None:

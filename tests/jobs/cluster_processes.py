@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -33,7 +34,7 @@ def _cluster_spin(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
             if ctx.cancelled():
                 break
             done += client.submit(_nap, seconds, key=f"spin-{i}").result()
-    return {"slept": done}
+    return {"slept": done, "budget": json.dumps(ctx.budget())}
 
 
 def cluster_processes(settings: Settings | None = None) -> list[Process]:
@@ -60,6 +61,9 @@ def cluster_processes(settings: Settings | None = None) -> list[Process]:
                 LiteralInput("max_cost", "Cost cap", "float", min_occurs=0, value_range=(0, None)),
                 LiteralInput("declared", "Seconds per task told to the estimate", "float", min_occurs=0),
             ),
-            outputs=(LiteralOutput("slept", "Task-seconds slept", "float"),),
+            outputs=(
+                LiteralOutput("slept", "Task-seconds slept", "float"),
+                LiteralOutput("budget", "The owner's budget after the job (JSON)"),
+            ),
         ),
     ]

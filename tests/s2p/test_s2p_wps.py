@@ -221,6 +221,20 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "tile_size",
         "100",
     ),
+    (
+        "negative cost cap",
+        execute(PAIR, ROI + literal("max_cost", "-5")),
+        "InvalidParameterValue",
+        "max_cost",
+        "0",
+    ),
+    (
+        "cost cap not a number",
+        execute(PAIR, ROI + literal("max_cost", "lots")),
+        "InvalidParameterValue",
+        "max_cost",
+        "lots",
+    ),
 ]
 
 
@@ -261,6 +275,7 @@ def test_described_with_every_input(app: Flask) -> None:
         "max_workers",
         "s2p_options",
         "cluster",
+        "max_cost",
     ]
     outputs = root.xpath("//Output/ows:Identifier/text()", namespaces={"ows": OWS})
     assert outputs == ["dsm", "point_cloud", "quicklook", "report", "stac", "log"]

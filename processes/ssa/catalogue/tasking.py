@@ -140,6 +140,7 @@ def submit_tasking(
     end: datetime,
     find_windows: WindowFinder,
     requester: str = "",
+    owner: str | None = None,
     required_observations: int = 1,
     priority: int = DEFAULT_PRIORITY,
     obs_type: str = "",
@@ -210,6 +211,7 @@ def submit_tasking(
                     required_observations=required_observations,
                     collected_observations=0,
                     requester=requester[:128],
+                    owner=owner,
                     priority=priority,
                     obs_type=obs_type,
                     created_us=now_us,
@@ -266,9 +268,12 @@ def measuring_kinds(obs_type: str) -> tuple[SensorKind, ...]:
         raise TaskingError(f"observation type {obs_type!r} is not one of {known}") from None
 
 
-def _load(conn: Connection, request_id: int) -> TaskingRequest:
-    row = conn.execute(select(tasking_requests).where(tasking_requests.c.id == request_id)).first()
-    if row is None:
+def _load(conn: Connection, request_id: int, owner: str | None = None) -> TaskingRequest:
+    query = select(tasking_requests).where(tasking_requests.c.id == request_id)
+    if owner is not None:
+        query = query.where(tasking_requests.c.owner == owner)
+    row = conn.execute(query).first()
+    if row is None:  # another owner's request is as absent as one that never was
         raise TaskingError(f"no tasking request {request_id}")
     events = [
         TaskingEvent(from_us(e.at_us), TaskingStatus(e.status), e.detail, e.message_id)
@@ -297,16 +302,24 @@ def _load(conn: Connection, request_id: int) -> TaskingRequest:
     )
 
 
-def get_tasking(engine: Engine, request_id: int) -> TaskingRequest:
-    """A request with its full event history."""
+def get_tasking(engine: Engine, request_id: int, owner: str | None = None) -> TaskingRequest:
+    """A request with its full event history; with ``owner``, only if it is theirs."""
     with engine.connect() as conn:
-        return _load(conn, request_id)
+        return _load(conn, request_id, owner)
 
 
 def list_tasking(
-    engine: Engine, *, status: TaskingStatus | None = None, norad_id: int | None = None, limit: int = 1000
+    engine: Engine,
+    *,
+    status: TaskingStatus | None = None,
+    norad_id: int | None = None,
+    limit: int = 1000,
+    owner: str | None = None,
 ) -> list[TaskingRequest]:
+    """Requests oldest first; with ``owner``, only theirs."""
     query = select(tasking_requests.c.id).order_by(tasking_requests.c.id).limit(limit)
+    if owner is not None:
+        query = query.where(tasking_requests.c.owner == owner)
     if status is not None:
         query = query.where(tasking_requests.c.status == status.value)
     if norad_id is not None:
