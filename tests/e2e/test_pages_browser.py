@@ -249,6 +249,17 @@ def test_pass_prediction_ground_tracks_on_the_map(server: Server, tab: Any) -> N
     tracks = tab.locator("#map .leaflet-overlay-pane path.leaflet-interactive")
     assert tracks.count() > 10
     shoot(tab, "job-passes")
+    # an orbit query's ground tracks, from a job run at once, on the same kind of map
+    orbits = requests.post(
+        f"{server.url}/ogcapi/processes/ssa_query_orbits/execution",
+        json={"inputs": {"limit": 3, "format": "geojson", "track_minutes": 90}},
+        timeout=120,
+    )
+    assert orbits.status_code == 200, orbits.text
+    orbit_job = orbits.headers["Link"].split("/jobs/")[1].split(">")[0]
+    tab.goto(f"{server.url}/ogcapi/jobs/{orbit_job}?f=html")
+    tab.wait_for_function("() => Number(document.querySelector('#map').dataset.ready) >= 1")
+    assert tab.locator("#map .leaflet-overlay-pane path.leaflet-interactive").count() >= 2
 
 
 def test_the_job_list_and_the_landing_page_count_the_jobs(
