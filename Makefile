@@ -10,7 +10,8 @@ SYSTEM_PACKAGES := build-essential python3-dev python3-venv libgdal-dev libfftw3
 # Debian's PyQGIS drives the QGIS interoperability tests (offscreen, with Debian's own python3).
 # sshd, SLURM (with munge) and iproute2 (loopback in a network namespace) are the per-job cluster tests'
 # engines: the tests start them with their own configuration, on loopback only (tests/engines).
-TEST_PACKAGES := python3-qgis python3-owslib openssh-server slurm-wlm munge iproute2
+# Debian's Chromium is the browser the page tests drive with Playwright (no browser download).
+TEST_PACKAGES := python3-qgis python3-owslib openssh-server slurm-wlm munge iproute2 chromium chromium-driver
 S2P_VERSION := 1.0b25
 TEST_DATABASE := postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
@@ -42,7 +43,7 @@ BASE_IMAGE := docker.io/library/debian:bookworm-slim
 IMAGE_TOOLS := buildah podman debootstrap
 HOST_CA ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: help setup system run test test-fast lint format bench image image-tools image-test clean
+.PHONY: help setup system run test test-fast lint format bench screenshots image image-tools image-test clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,7 +68,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: system $(VENV)/.installed ## Install everything: system packages, .venv, the project and S2P
 
-test test-fast: PACKAGES = $(SYSTEM_PACKAGES) $(TEST_PACKAGES)
+test test-fast screenshots: PACKAGES = $(SYSTEM_PACKAGES) $(TEST_PACKAGES)
 PACKAGES ?= $(SYSTEM_PACKAGES)
 
 run: setup ## Serve http://127.0.0.1:5000/wps with a local Dask cluster and SQLite under ./var
@@ -96,6 +97,9 @@ bench: setup ## Benchmarks side by side with the alternatives; figures in benchm
 	$(BIN)/pip install -q xsdata
 	$(BIN)/pip install -q --no-deps ccsds-ndm
 	$(BIN)/python -m benchmarks.run $(BENCH)
+
+screenshots: setup ## Drive the pages in Chromium (an S2P job, a pass prediction) and save them in docs/screenshots
+	WPS_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e/test_pages_browser.py
 
 image-tools:
 	@missing=$$(for p in $(IMAGE_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -202,6 +202,7 @@ def test_lonlat_region_through_owslib(server: Server) -> None:
         "point_cloud",
         "quicklook",
         "report",
+        "stac",
         "log",
     ]
     assert BoundingBoxDataInput  # the roi input is a bounding box OWSLib can send

@@ -5,7 +5,8 @@
 (function () {
   const element = document.getElementById("map");
   if (!element || typeof L === "undefined") return;
-  const map = L.map(element, { worldCopyJump: true });
+  const map = L.map(element, { worldCopyJump: true, zoomControl: false });
+  L.control.zoom({ position: "topright" }).addTo(map);
   if (element.dataset.basemap) {
     L.tileLayer(element.dataset.basemap, { attribution: element.dataset.attribution, maxZoom: 19 }).addTo(map);
   } else {
@@ -14,7 +15,7 @@
   L.control.scale({ imperial: false }).addTo(map);
   const styles = {
     footprint: { color: "#c2185b", weight: 2, fillColor: "#c2185b", fillOpacity: 0.18 },
-    features: { color: "#1565c0", weight: 2, fillOpacity: 0.1 },
+    features: { color: "#1565c0", weight: 1.5, opacity: 0.7, fillOpacity: 0.1 },
   };
   const drawn = L.featureGroup().addTo(map);
 
@@ -31,27 +32,47 @@
     return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   }
 
-  function graticule(bounds) {
-    const span = Math.max(bounds.getEast() - bounds.getWest(), bounds.getNorth() - bounds.getSouth(), 1e-6);
+  function graticule() {
+    const bounds = map.getBounds();
+    const span = Math.max(Math.min(bounds.getEast() - bounds.getWest(), bounds.getNorth() - bounds.getSouth()), 1e-6);
     const raw = span / 4;
     const power = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
-    const lines = L.layerGroup();
-    const style = { color: "#9aa5b1", weight: 1, opacity: 0.6, interactive: false, dashArray: "3 4" };
     const digits = Math.max(0, -Math.floor(Math.log10(step)));
-    const south = Math.max(-90, bounds.getSouth() - 2 * span);
-    const north = Math.min(90, bounds.getNorth() + 2 * span);
-    for (let lon = Math.floor((bounds.getWest() - 2 * span) / step) * step; lon <= bounds.getEast() + 2 * span; lon += step) {
-      L.polyline([[south, lon], [north, lon]], style)
-        .bindTooltip(`${lon.toFixed(digits)}°`, { permanent: true, direction: "top", className: "grid-label", offset: [0, 0] })
-        .addTo(lines);
+    const style = { color: "#9aa5b1", weight: 1, opacity: 0.6, interactive: false, dashArray: "3 4" };
+    const west = bounds.getWest() - 3 * span, east = bounds.getEast() + 3 * span;
+    const south = Math.max(-90, bounds.getSouth() - 3 * span), north = Math.min(90, bounds.getNorth() + 3 * span);
+    const lines = L.layerGroup().addTo(map);
+    const lons = [], lats = [];
+    for (let lon = Math.ceil(west / step) * step; lon <= east; lon += step) {
+      lons.push(lon);
+      L.polyline([[south, lon], [north, lon]], style).addTo(lines);
     }
-    for (let lat = Math.floor(south / step) * step; lat <= north; lat += step) {
-      L.polyline([[lat, bounds.getWest() - 2 * span], [lat, bounds.getEast() + 2 * span]], style)
-        .bindTooltip(`${lat.toFixed(digits)}°`, { permanent: true, direction: "right", className: "grid-label" })
-        .addTo(lines);
+    for (let lat = Math.ceil(south / step) * step; lat <= north; lat += step) {
+      lats.push(lat);
+      L.polyline([[lat, west], [lat, east]], style).addTo(lines);
     }
-    lines.addTo(map);
+    // degree labels along the bottom and left edges of the view, moved with it
+    const labels = L.layerGroup().addTo(map);
+    const label = (text, latlng, anchor) =>
+      L.marker(latlng, {
+        interactive: false,
+        keyboard: false,
+        icon: L.divIcon({ className: "grid-label", html: text, iconSize: null, iconAnchor: anchor }),
+      }).addTo(labels);
+    function place() {
+      labels.clearLayers();
+      const view = map.getBounds();
+      const inset = map.containerPointToLatLng([0, 2]);
+      for (const lon of lons) {
+        if (lon > view.getWest() && lon < view.getEast()) label(`${lon.toFixed(digits)}°`, [inset.lat, lon], [-3, 0]);
+      }
+      for (const lat of lats) {
+        if (lat > view.getSouth() && lat < view.getNorth()) label(`${lat.toFixed(digits)}°`, [lat, view.getWest()], [-4, 14]);
+      }
+    }
+    map.on("moveend", place);
+    place();
   }
 
   const layers = JSON.parse(element.dataset.layers || "[]");
@@ -74,7 +95,7 @@
   ).then(() => {
     if (drawn.getLayers().length) {
       map.fitBounds(drawn.getBounds(), { padding: [30, 30], maxZoom: 18 });
-      if (!element.dataset.basemap) graticule(drawn.getBounds());
+      if (!element.dataset.basemap) graticule();
     } else {
       map.setView([0, 0], 1);
     }
