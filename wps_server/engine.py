@@ -105,6 +105,7 @@ class Engine:
             client_factory=self.scheduler.client,
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
+            cost_history=self.store.finished_costs,
         )
         with heartbeat(self.store, job.id):
             outcome = run_job(process, job, self.settings, context)

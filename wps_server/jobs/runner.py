@@ -193,6 +193,7 @@ class Runner:
             client_factory=self.scheduler.client,
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
+            cost_history=self.store.finished_costs,
             is_dismissed=lambda: self._dismissed(job.id),
         )
         outcome = run_job(process, job, self.settings, context)
