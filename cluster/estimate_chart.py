@@ -135,7 +135,12 @@ def _draw_times(
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("workers")
     axes.set_ylabel(f"predicted wall time ({_unit_name(unit)})")
-    axes.set_ylim(bottom=0)
+    walls = [r.wall_seconds for r in table.rows if r.wall_seconds > 0]
+    if walls and max(walls) > 20 * min(walls):
+        axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    else:
+        axes.set_ylim(bottom=0)
     axes.set_title("Wall time by worker count, every profile", fontsize="medium")
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
@@ -148,6 +153,8 @@ def _draw_costs(
     table: EstimateTable,
     unit: float,
 ) -> None:
+    from matplotlib.ticker import FormatStrFormatter
+
     priced = {name: rows for name, rows in by_profile.items() if rows[0].priced}
     axes.set_title("Cost against wall time, priced profiles (numbers: workers)", fontsize="medium")
     for name, rows in priced.items():
@@ -184,6 +191,8 @@ def _draw_costs(
         )
     if max(walls) > 4 * min(walls):
         axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        axes.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
     if costs and max(costs) > 20 * min(costs):
         axes.set_yscale("log")
     else:
