@@ -273,7 +273,7 @@ EXAMPLE_PROFILES = Path(__file__).parents[2] / "cluster" / "clusters.example.yam
 def estimate_app(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> Flask:
     """The shipped example profiles (its secrets set to placeholders: nothing is contacted)."""
     for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", EXAMPLE_PROFILES.read_text())):
-        monkeypatch.setenv(name, f"placeholder-{name.lower()}")
+        monkeypatch.setenv(name, f"placeholder-{name.lower().replace('_', '-')}")  # valid as a bucket too
     settings = make_settings(
         server={"processes": "processes:shipped_processes"}, cluster={"profiles_file": str(EXAMPLE_PROFILES)}
     )
