@@ -79,6 +79,26 @@ class CostReport:
         return asdict(self)
 
 
+def predicted_cost(profile: ClusterProfile, workers: int, tasks: int, seconds_per_task: float) -> float:
+    """What ``tasks`` tasks of ``seconds_per_task`` (on the calibration machine) should cost on
+    ``workers`` workers of the profile: start-up plus waves of tasks, billed as the profile bills,
+    workers and scheduler machine at list price (0 for an unpriced profile)."""
+    if profile.price is None:
+        return 0.0
+    slots = max(1, workers * profile.worker_threads)
+    waves = -(-tasks // slots)
+    wall = profile.startup_seconds + waves * seconds_per_task / profile.relative_speed
+    return running_bill(profile, workers, wall)
+
+
+def running_bill(profile: ClusterProfile, workers: int, seconds: float) -> float:
+    """The bill of ``workers`` workers (and the scheduler machine) kept for ``seconds``."""
+    if profile.price is None:
+        return 0.0
+    billed = profile.billing.billed_seconds(seconds)
+    return (workers * profile.worker_hour_price + profile.price.scheduler_amount) * billed / 3600.0
+
+
 def compute_cost(events: JobEvents, profile: ClusterProfile) -> CostReport:
     """Bill ``events`` with ``profile``'s price and billing rules (see the module docstring)."""
     end_of_job = events.closed_at if events.closed_at is not None else events.finished_at

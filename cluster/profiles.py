@@ -101,6 +101,7 @@ _PROFILE_FIELDS: Final = frozenset(
         "start_timeout_seconds",
         "relative_speed",
         "storage",
+        "roles",
     }
 )
 _PRICE_FIELDS: Final = frozenset({"amount", "currency", "per", "as_of", "source", "scheduler_amount"})
@@ -164,6 +165,8 @@ class ClusterProfile:
     #: Where the workers of this profile find their jobs' folders (a folder they mount, or
     #: s3://bucket/prefix); None: the server's ``[jobs] storage``.
     storage: str | None = None
+    #: roles of which a user needs one to run jobs on this profile; empty: every user who may run the job
+    roles: tuple[str, ...] = ()
 
     @property
     def worker_hour_price(self) -> float:
@@ -399,9 +402,13 @@ def parse_profile(
             storage = check_storage_url(substitute(name, "storage", storage, env))
         except ValueError as exc:
             raise ProfileConfigError(name, "storage", str(exc)) from None
+    roles = body.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r.strip() for r in roles):
+        raise ProfileConfigError(name, "roles", "a list of role names, e.g. [s2p-cloud]")
     return ClusterProfile(
         name=name,
         kind=kind,
+        roles=tuple(r.strip() for r in roles),
         options=options,
         dask_config=dict(dask_config),
         min_workers=min_workers,

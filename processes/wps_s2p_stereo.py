@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cluster.estimate import Calibration, predict
+from cluster.profiles import ClusterProfile
 from cluster.storage import JobStorage, LocalFolder, StorageError
 from processes.s2p import errors
 from processes.s2p.calibration import measured_work
 from processes.s2p.graph import StereoResult, expected_task_durations, run_stereo
 from processes.s2p.inputs import StereoRequest
+from processes.s2p.plan import TileGrid
 from processes.s2p.products import write_products
+from processes.s2p.stac import ITEM_MEDIA_TYPE, ITEM_SCHEMA, stereo_item
 from processes.s2p.steps import job_log
 from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, job_calibration, request_grid, stereo_request
 from wps_server.config import Settings
@@ -36,6 +40,14 @@ from wps_server.process import (
 )
 
 REPORT = Format("application/json", extension=".json")
+STAC_ITEM = Format(ITEM_MEDIA_TYPE, extension=".json", schema=ITEM_SCHEMA)
+#: File name of each product among the job's outputs (the engine names them identifier + extension).
+PRODUCT_FILES = {
+    "dsm": f"dsm{FORMATS['cog'].extension}",
+    "quicklook": f"quicklook{FORMATS['png'].extension}",
+    "point_cloud": f"point_cloud{FORMATS['ply'].extension}",
+    "report": f"report{REPORT.extension}",
+}
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +77,15 @@ def process(settings: Settings) -> Process:
                 default="local",
                 abstract=f"One of {', '.join(config.profiles.names())}; local is the server's own cluster.",
             ),
+            LiteralInput(
+                "max_cost",
+                "Cost cap",
+                "float",
+                min_occurs=0,
+                value_range=(0, None),
+                abstract="On a priced profile: refuse the job if its estimate is higher, and stop it (closing "
+                "its cluster) when its running bill reaches this, in the profile's currency.",
+            ),
         ),
         outputs=(
             ComplexOutput(
@@ -84,6 +105,14 @@ def process(settings: Settings) -> Process:
                 "Report",
                 (REPORT,),
                 "Inputs, tiles, per-stage times, retries, worker-seconds, cluster, cost (measured and predicted).",
+            ),
+            ComplexOutput(
+                "stac",
+                "STAC Item",
+                (STAC_ITEM,),
+                "The products as a STAC Item: the DSM (COG, projection and raster extensions), the "
+                "quicklook as thumbnail, the point cloud and the report, the footprint in WGS84 and the "
+                "settings; asset links are relative to the item.",
             ),
             ComplexOutput(
                 "log",
@@ -116,7 +145,7 @@ def _run(
 ) -> Mapping[str, Any]:
     grid = request_grid(request)
     durations = expected_task_durations(grid.tile_pixels)
-    tiles = grid.tiles
+    tiles, pairs = grid.tiles, len(request.images) - 1
     # what an estimate made now would say: the prediction the report compares the bill with
     calibration = job_calibration(ctx, config)
     ctx.progress(
@@ -127,7 +156,15 @@ def _run(
     workdir = folder.root if isinstance(folder, LocalFolder) else ctx.workdir / "s2p"
     try:
         with ctx.cluster(
-            inputs.one("cluster"), tiles, sum(durations.values()), inputs.one("max_workers"), durations
+            inputs.one("cluster"),
+            tiles,
+            sum(durations.values()),
+            inputs.one("max_workers"),
+            durations,
+            max_cost=inputs.one("max_cost"),
+            predicted_cost=lambda profile, workers: _predicted_cost(
+                profile, workers, grid, pairs, calibration
+            ),
         ) as client:
             result = run_stereo(
                 request,
@@ -154,7 +191,8 @@ def _run(
             result,
             ctx.workdir / "products",
             point_cloud="point_cloud" in wanted,
-            quicklook=not wanted or "quicklook" in wanted,
+            quicklook=not wanted or bool({"quicklook", "stac"} & wanted),
+            job_id=ctx.job_id,
         )
     except StorageError as exc:
         raise ProcessError(f"S2P failed while writing the products: {exc}") from None
@@ -168,7 +206,23 @@ def _run(
         outputs["quicklook"] = products.quicklook
     if products.point_cloud is not None:
         outputs["point_cloud"] = products.point_cloud
+    files = {name: file for name, file in PRODUCT_FILES.items() if name in outputs}
+    item = stereo_item(ctx.job_id, products.dsm, files, report, datetime.now(UTC))
+    outputs["stac"] = json.dumps(item, indent=2)
     return outputs
+
+
+def _predicted_cost(
+    profile: ClusterProfile, workers: int, grid: TileGrid, pairs: int, calibration: Calibration
+) -> float:
+    """The price of the job on ``workers`` workers of the profile, as s2p_estimate puts it (from the
+    calibration refined by the finished jobs)."""
+    if profile.price is None:
+        return 0.0
+    _wall, _cpu_hours, billed = predict(
+        profile, workers, grid.tiles, calibration, tile_pixels=grid.tile_pixels, pairs=pairs
+    )
+    return (workers * profile.worker_hour_price + profile.price.scheduler_amount) * billed / 3600.0
 
 
 def _measured_and_predicted(

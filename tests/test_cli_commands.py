@@ -39,6 +39,19 @@ ARGUMENTS: dict[str, list[str]] = {
     "catalogue sensors add": ["OGS", *SENSOR],
     "catalogue sensors list": [],
     "catalogue sensors load": [str(ANY_FILE)],
+    "users add": ["bad name!", "--password-stdin"],
+    "users list": [],
+    "users disable": ["nobody"],
+    "users passwd": ["nobody", "--password-stdin"],
+    "users budget": ["nobody", "5", "EUR"],
+}
+# the users file, not the job store: these refuse their bad arguments (users list has none) and create nothing
+USERS_MESSAGES = {
+    "users add": "user name 'bad name!' is not valid",
+    "users list": "no user yet",
+    "users disable": "there is no user 'nobody'",
+    "users passwd": "there is no user 'nobody'",
+    "users budget": "there is no user 'nobody'",
 }
 
 
@@ -95,6 +108,10 @@ def test_in_an_empty_folder(tmp_path: Path, command: str) -> None:
         result = run(tmp_path, command)
         if command == "serve":
             assert_one_clear_line(result, "--workers")
+        elif command == "users list":
+            assert result.returncode == 0 and USERS_MESSAGES[command] in result.stderr
+        elif command in USERS_MESSAGES:
+            assert_one_clear_line(result, USERS_MESSAGES[command])
         elif command == "calibrate":
             assert_one_clear_line(result)  # not GeoTIFFs with RPCs: refused before any store is read
         else:
@@ -103,7 +120,7 @@ def test_in_an_empty_folder(tmp_path: Path, command: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", sorted(c for c in ARGUMENTS if c not in {"serve", "migrate", "calibrate"})
+    "command", sorted(c for c in ARGUMENTS if c not in {"serve", "migrate", "calibrate", *USERS_MESSAGES})
 )
 def test_against_an_unreachable_database(tmp_path: Path, command: str) -> None:
     result = run(tmp_path, command, UNREACHABLE)

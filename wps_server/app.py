@@ -10,6 +10,10 @@ from flask import Flask, Response, jsonify, request, send_from_directory, stream
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from cluster.storage import LocalFolder, StorageError
+from wps_server import web_auth
+from wps_server.access import AuthSettings, Policy
+from wps_server.authentication import Authenticator
+from wps_server.budgets import budgets_for
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
@@ -31,12 +35,16 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 def create_app(settings: Settings, processes: list[Process] | None = None) -> Flask:
     """Build the application for ``settings``; starts nothing and touches no global configuration."""
     offered = load_processes(settings) if processes is None else processes
+    auth = AuthSettings.from_settings(settings)
+    database = make_engine(settings.database_url)
     engine = Engine(
         settings,
         {p.identifier: p for p in offered},
-        JobStore(make_engine(settings.database_url)),
+        JobStore(database),
         SchedulerConnection(settings.dask.scheduler),
         JobClusters(settings, settings.dask.scheduler),
+        Policy(auth) if auth.enabled else None,
+        budgets_for(settings, database),
     )
     service = WPSService(engine)
     app = Flask(__name__)
@@ -44,7 +52,10 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     app.url_map.merge_slashes = False  # an id or a name with "//" is not found, not redirected
     app.extensions["wps"] = service
     wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
-    ogcapi.register(app, engine, settings)
+    landing_page = ogcapi.register(app, engine, settings)
+    web_auth.install(
+        app, auth, Authenticator(auth, database) if auth.enabled else None, lambda e: reply(service.error(e))
+    )
 
     def service_url() -> str:
         return settings.url or request.url_root.rstrip("/") + "/wps"
@@ -73,6 +84,8 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     def outputs(job_id: str, name: str) -> Response:
         missing = NoSuchJob(f"there is no output {quoted(job_id + '/' + name)}", "href")
         if not _UUID.match(job_id) or not _SAFE_NAME.match(name):
+            return reply(service.error(missing))
+        if engine.policy is not None and engine.job(job_id) is None:  # another user's: as if absent
             return reply(service.error(missing))
         if isinstance(engine.storage, LocalFolder):  # conditional and range requests, as files allow
             try:
@@ -112,22 +125,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.get("/")
     def landing() -> Response:
-        url = service_url()
-        links = "".join(
-            f'<li><a href="{href}">{text}</a></li>'
-            for text, href in (
-                ("GetCapabilities", f"{url}?service=WPS&amp;request=GetCapabilities"),
-                (
-                    "DescribeProcess (all)",
-                    f"{url}?service=WPS&amp;version=1.0.0&amp;request=DescribeProcess&amp;identifier=all",
-                ),
-                ("OGC API - Processes", "ogcapi"),
-                ("Health", "health"),
-                ("Source code (AGPL-3.0)", settings.metadata.source_url),
-            )
-        )
-        page = f"<!doctype html><title>{settings.metadata.title}</title><h1>{settings.metadata.title}</h1><ul>{links}</ul>"
-        return Response(page, content_type="text/html; charset=utf-8")
+        return landing_page()
 
     @app.errorhandler(NotFound)
     def not_found(exc: HTTPException) -> Response | HTTPException:

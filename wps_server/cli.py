@@ -19,6 +19,7 @@ from wps_server.cli_context import Context, iso
 from wps_server.config import ConfigError
 from wps_server.jobs.model import Status
 from wps_server.logs import configure_logging
+from wps_server.users_cli import users
 
 
 @click.group()
@@ -33,6 +34,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 for _entry in entry_points(group="wps_server.commands"):
     main.add_command(_entry.load(), _entry.name)
+main.add_command(users)
 
 
 @main.command()
@@ -42,6 +44,7 @@ for _entry in entry_points(group="wps_server.commands"):
 @click.pass_obj
 def serve(obj: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /wps with gunicorn, a local Dask cluster and the job runner; Ctrl-C stops them all."""
+    from wps_server.access import AuthSettings, is_loopback
     from wps_server.database import make_engine, migrate
     from wps_server.execution import check_server_storage
     from wps_server.jobs.runner import RunnerTimings
@@ -53,6 +56,13 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
     configure_logging(settings.log_level, settings.log_format)
     address = (host or settings.host, settings.port if port is None else port)
     try:
+        auth = AuthSettings.from_settings(settings)
+        if not auth.enabled and not auth.allow_unauthenticated_public and not is_loopback(address[0]):
+            raise ConfigError(
+                f"serving on {address[0]} with no sign-in would let everyone who reaches it run jobs and "
+                "spend on clusters: set [auth] methods (basic, oidc), or listen on 127.0.0.1, or set "
+                "[auth] allow_unauthenticated_public = true if a proxy in front authenticates"
+            )
         load_processes(settings)
         check_server_storage(settings)
         check_free(settings, *address)
@@ -182,19 +192,44 @@ def cost(obj: Context, job_id: str | None, limit: int) -> None:
         return
     rows = store.costs(limit)
     click.echo(
-        f"{'job':<36}  {'process':<14} {'profile':<12} {'workers':>7} {'billed s':>9} {'busy s':>8} "
-        f"{'effic.':>6} {'cost':>10}"
+        f"{'job':<36}  {'process':<14} {'owner':<12} {'profile':<12} {'workers':>7} {'billed s':>9} "
+        f"{'busy s':>8} {'effic.':>6} {'cost':>10}"
     )
     for job, spent in rows:
         amount = f"{spent['cost']:.4f} {spent.get('currency') or ''}" if spent.get("priced") else "unpriced"
         efficiency = spent.get("efficiency")
         click.echo(
-            f"{job.id:<36}  {job.process_id:<14} {spent['profile']:<12} {len(spent['workers']):>7} "
-            f"{spent['billed_worker_seconds']:>9.1f} {spent['busy_task_seconds']:>8.1f} "
+            f"{job.id:<36}  {job.process_id:<14} {job.owner or '-':<12} {spent['profile']:<12} "
+            f"{len(spent['workers']):>7} {spent['billed_worker_seconds']:>9.1f} {spent['busy_task_seconds']:>8.1f} "
             f"{'-' if efficiency is None else f'{efficiency:.2f}':>6} {amount:>10}"
         )
     if not rows:
         click.echo("no job has a measured cost yet", err=True)
+    _budgets_table(obj, store)
+
+
+def _budgets_table(obj: Context, store: Any) -> None:
+    """Each budget of the users file: this month's limit, spent and left."""
+    from wps_server.budgets import budgets_for
+    from wps_server.users import UsersError
+
+    try:
+        budgets = budgets_for(obj.settings(), store.engine)
+        accounts = list(budgets.users) if budgets is not None else []
+        groups = budgets.users.read().group_budgets if budgets is not None else {}
+    except (ConfigError, UsersError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if budgets is None or not (any(a.budget for a in accounts) or groups):
+        return
+    click.echo(f"\n{'budget this month':<30} {'monthly':>12} {'spent':>12} {'left':>12}")
+    limits = [(f"user:{a.name}", a.budget) for a in accounts if a.budget is not None]
+    limits += [(f"group:{name}", budget) for name, budget in groups.items()]
+    for account, limit in limits:
+        standing = budgets.standing_of(account, limit)
+        currency = limit.currency
+        click.echo(
+            f"{account:<30} {limit.amount:>8} {currency} {standing.spent:>8} {currency} {standing.left:>8} {currency}"
+        )
 
 
 @jobs.command()

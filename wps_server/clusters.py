@@ -10,15 +10,16 @@ by the machines' tags). Profiles come from the YAML file named in ``[cluster] pr
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cluster.cloud_tags import TAGGED_KINDS, TagSweep, sweep_tagged
-from cluster.cost import compute_cost
+from cluster.cost import compute_cost, predicted_cost, running_bill
 from cluster.errors import ClusterError, ClusterStartCancelled, ClusterStartError
 from cluster.events import JobEventLog
 from cluster.lifecycle import SharedClusters, open_cluster, sweep_orphans
@@ -27,7 +28,7 @@ from cluster.registry import ClusterRecord, ClusterRegistry
 from cluster.sizing import workers_for_profile
 from cluster.upstream import resolve_upstream
 from wps_server.config import ConfigError, Settings
-from wps_server.errors import ProcessError
+from wps_server.errors import PaymentRequired, ProcessError
 from wps_server.execution import JobDismissed
 
 if TYPE_CHECKING:
@@ -37,6 +38,46 @@ log = logging.getLogger(__name__)
 CostRecorder = Callable[[Mapping[str, Any]], None]
 #: seconds between two sweeps at the providers (each asks every cloud account of the profiles once).
 TAG_SWEEP_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True)
+class Spending:
+    """A job's side of its cluster bill: ``reserve`` its predicted cost (amount, currency) against its
+    owner's budget, ``settle`` it with the measured bill, and ``stop`` the job (with a reason) when its
+    running bill reaches ``max_cost``. ``predicted`` is the process's own cost model, if it has one."""
+
+    reserve: Callable[[float, str], None] | None = None
+    settle: Callable[[float], None] | None = None
+    stop: Callable[[str], None] | None = None
+    max_cost: float | None = None
+    predicted: Callable[[ClusterProfile, int], float] | None = None
+
+
+class _CostWatch:
+    """Stops the job once the bill of its running cluster reaches its cap (checked every 0.2 s)."""
+
+    def __init__(
+        self, profile: ClusterProfile, workers: int, cap: float, stop: Callable[[str], None]
+    ) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(profile, workers, cap, stop), daemon=True)
+
+    def _watch(self, profile: ClusterProfile, workers: int, cap: float, stop: Callable[[str], None]) -> None:
+        started = time.monotonic()
+        while not self._done.wait(0.2):
+            bill = running_bill(profile, workers, time.monotonic() - started)
+            if bill >= cap:
+                currency = profile.currency or ""
+                stop(f"its running bill reached {bill:.4f} {currency}, the max_cost of {cap:g} {currency}")
+                return
+
+    def __enter__(self) -> _CostWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _import_upstream(kinds: set[str]) -> None:
@@ -97,6 +138,7 @@ class JobClusters:
         task_durations: Mapping[str, float] | None,
         record_cost: CostRecorder,
         cancelled: Callable[[], bool] = lambda: False,
+        spending: Spending | None = None,
     ) -> Iterator[Client]:
         """A client on the job's cluster; its use is billed through ``record_cost`` even if the job fails.
 
@@ -106,6 +148,8 @@ class JobClusters:
         """
         profile = self.profile(profile_name)
         workers = workers_for_profile(profile, tasks, seconds_per_task, requested_max=max_workers)
+        spending = spending or Spending()
+        reserved = self._reserve(profile, workers, tasks, seconds_per_task, spending)
         events = JobEventLog()
         try:
             with open_cluster(
@@ -118,7 +162,11 @@ class JobClusters:
                 task_durations=task_durations,
                 cancelled=cancelled,
             ) as client:
-                yield client
+                if reserved and spending.max_cost is not None and spending.stop is not None:
+                    with _CostWatch(profile, workers, spending.max_cost, spending.stop):
+                        yield client
+                else:
+                    yield client
         except ClusterStartCancelled:
             raise JobDismissed from None
         except ClusterStartError as exc:
@@ -128,6 +176,33 @@ class JobClusters:
             if events.events is not None:
                 report = compute_cost(events.events, profile).to_dict()
                 record_cost({**report, "workers_requested": workers, "instance_type": profile.instance_type})
+                if reserved and spending.settle is not None:
+                    spending.settle(float(report.get("cost") or 0.0))
+            elif reserved and spending.settle is not None:  # no cluster ran: nothing is owed
+                spending.settle(0.0)
+
+    @staticmethod
+    def _reserve(
+        profile: ClusterProfile, workers: int, tasks: int, seconds_per_task: float, spending: Spending
+    ) -> bool:
+        """Check the job's predicted cost against its cap and reserve it against the owner's budget;
+        whether the profile is priced (so that there is a bill to settle and a cap to watch)."""
+        if profile.price is None:
+            return False
+        if spending.predicted is not None:
+            predicted = spending.predicted(profile, workers)
+        else:
+            predicted = predicted_cost(profile, workers, tasks, seconds_per_task)
+        currency = profile.price.currency
+        if spending.max_cost is not None and predicted > spending.max_cost:
+            raise PaymentRequired(
+                f"the job is estimated at {predicted:.2f} {currency} on {profile.name} ({workers} workers), "
+                f"more than its max_cost of {spending.max_cost:g}: raise max_cost or ask for less",
+                "max_cost",
+            )
+        if spending.reserve is not None:
+            spending.reserve(predicted, currency)
+        return True
 
     def sweep(self, alive_job_ids: set[str]) -> TagSweep | None:
         """Close clusters left behind by jobs whose process died; return what the provider sweep did.

@@ -14,16 +14,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from cluster.storage import StorageError
+from wps_server.access import Policy, User, audit, requester
+from wps_server.budgets import Budgets, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.errors import InvalidParameterValue, NoApplicableCode, ServerBusy, quoted
+from wps_server.errors import AccessDenied, InvalidParameterValue, NoApplicableCode, ServerBusy, quoted
 from wps_server.execution import RunContext, dismiss_job, run_job, server_storage
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
 from wps_server.jobs.store import JobStore, heartbeat
 from wps_server.operations import Execute
-from wps_server.process import Process
+from wps_server.process import LiteralInput, Process
 from wps_server.spelling import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class Engine:
         store: JobStore,
         scheduler: SchedulerConnection,
         clusters: JobClusters | None = None,
+        policy: Policy | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.settings = settings
         self.processes = dict(processes)
@@ -56,9 +60,43 @@ class Engine:
         self.scheduler = scheduler
         self.clusters = clusters
         self.storage = server_storage(settings)
+        self.policy = policy
+        self.budgets = budgets
 
-    def process(self, identifier: str) -> Process | None:
-        return self.processes.get(identifier)
+    def process(self, identifier: str, *, described: bool = False) -> Process | None:
+        """The process; to describe it, only if the requester may see it (to run one they may not
+        see, :meth:`check` says which role it needs)."""
+        process = self.processes.get(identifier)
+        if process is not None and described and not self.visible(identifier):
+            return None
+        return process
+
+    def visible(self, identifier: str) -> bool:
+        return self.policy is None or self.policy.visible(requester(), identifier)
+
+    def offered(self) -> dict[str, Process]:
+        """The processes the requester may see (those they may run), in the server's order."""
+        return {i: p for i, p in self.processes.items() if self.visible(i)}
+
+    def narrowed(self, process: Process) -> Process:
+        """The process as the requester sees it: its ``cluster`` input offers only their profiles."""
+        if self.policy is None or self.clusters is None or process.input("cluster") is None:
+            return process
+        user = requester()
+        names = tuple(n for n in self.clusters.profiles.names() if self.profile_allowed(user, n))
+        inputs = tuple(
+            replace(i, allowed_values=names)
+            if isinstance(i, LiteralInput) and i.identifier == "cluster"
+            else i
+            for i in process.inputs
+        )
+        return replace(process, inputs=inputs)
+
+    def profile_allowed(self, user: User, name: str) -> bool:
+        """Whether the user may spend on the cluster profile ``name`` (its ``roles``)."""
+        if self.policy is None or self.clusters is None or name not in self.clusters.profiles.names():
+            return True
+        return self.policy.may_use_profile(user, self.clusters.profiles.get(name).roles)
 
     def unknown_process(self, identifier: str) -> str:
         """What to tell a client that named a process this server does not offer."""
@@ -66,7 +104,21 @@ class Engine:
 
     # -- running -----------------------------------------------------------------------------------
     def check(self, process: Process, request: Execute) -> None:
+        """Refuse a request the requester may not make, or whose inputs are not valid."""
+        user = requester()
+        if self.policy is not None and not self.policy.may_run(user, process.identifier):
+            roles = ", ".join(sorted(self.policy.needed_roles(process.identifier))) or "a signed-in user"
+            audit("execute", "refused", process_id=process.identifier, reason="role")
+            raise AccessDenied(f"running {process.identifier} needs the role {roles}; {user.shown} lacks it")
         check_execute(process, request, self.settings.inputs)
+        for spec in request.inputs:
+            if spec.identifier == "cluster" and spec.value and not self.profile_allowed(user, spec.value):
+                audit("execute", "refused", process_id=process.identifier, reason="profile")
+                raise AccessDenied(
+                    f"cluster profile {quoted(spec.value)} needs a role {user.shown} lacks; "
+                    "DescribeProcess lists the profiles you may use",
+                    "cluster",
+                )
 
     def submit(self, process: Process, request: Execute) -> Job:
         """Queue an asynchronous job for the runner; the request must have been checked."""
@@ -79,9 +131,11 @@ class Engine:
             process_id=process.identifier,
             request=request,
             message="Accepted, waiting in the queue",
+            owner=requester().name,
         )
         self.store.create(job)
         log.info("job accepted", extra={"job_id": job.id, "process_id": process.identifier})
+        audit("execute", "accepted", job_id=job.id, process_id=process.identifier)
         stored = self.store.get(job.id)
         if stored is None:
             return job
@@ -96,8 +150,10 @@ class Engine:
             request=request,
             status=Status.RUNNING,
             message="Running",
+            owner=requester().name,
         )
         self.store.create(job, sync=True)
+        audit("execute", "running", job_id=job.id, process_id=process.identifier)
         context = RunContext(
             job_id=job.id,
             workdir=self.settings.jobs_dir / job.id,
@@ -106,6 +162,7 @@ class Engine:
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
             cost_history=self.store.finished_costs,
+            **job_spending(self.budgets, job.owner, job.id),
         )
         with heartbeat(self.store, job.id):
             outcome = run_job(process, job, self.settings, context)
@@ -116,17 +173,24 @@ class Engine:
 
     # -- jobs --------------------------------------------------------------------------------------
     def job(self, job_id: str) -> Job | None:
-        """The job with this id, if it exists and its process is still offered."""
+        """The job with this id, if it exists, its process is still offered and the requester owns
+        it (or is an admin): another user's job is as absent as one that never was."""
         if not is_uuid(job_id):
             return None
         job = self.store.get(job_id)
-        return job if job is not None and job.process_id in self.processes else None
+        if job is None or job.process_id not in self.processes:
+            return None
+        if self.policy is not None and not self.policy.owns(requester(), job.owner):
+            return None
+        return job
 
     def dismiss(self, job_id: str) -> Job | None:
         """Dismiss a job (whatever its state) and remove its files; None if there is no such job."""
         if self.job(job_id) is None:
+            audit("dismiss", "not found", job_id=job_id[:40])
             return None
         dismiss_job(self.settings, self.store, job_id, "The job was dismissed")
+        audit("dismiss", "done", job_id=job_id)
         return self.store.get(job_id)
 
     def jobs(
@@ -136,7 +200,23 @@ class Engine:
         process_ids: Sequence[str] = (),
         statuses: Sequence[Status] = (),
     ) -> list[Job]:
-        return self.store.search(limit, offset, process_ids, statuses)
+        """A page of the jobs the requester may see: their own, or all for an admin."""
+        user = requester()
+        if self.policy is None or user.is_admin:
+            return self.store.search(limit, offset, process_ids, statuses)
+        if user.name is None:
+            return []
+        return self.store.search(limit, offset, process_ids, statuses, owner=user.name)
+
+    def job_counts(self, statuses: Mapping[str, Status]) -> dict[str, int]:
+        """How many jobs the requester may see are in each of ``statuses`` (by name): their own, all
+        for an admin or when nobody signs in, none for someone not signed in."""
+        user = requester()
+        if self.policy is None or user.is_admin:
+            return {name: self.store.count(status) for name, status in statuses.items()}
+        if user.name is None:
+            return {}
+        return {name: self.store.count(status, owner=user.name) for name, status in statuses.items()}
 
     def expiration(self, job: Job) -> datetime | None:
         """When a finished job and its outputs will be deleted."""

@@ -16,6 +16,8 @@ HTTP_STATUS = {
     "StorageNotSupported": 400,
     "NotEnoughStorage": 507,
     "ServerBusy": 503,
+    "AccessDenied": 403,
+    "PaymentRequired": 402,
     "NoApplicableCode": 500,
 }
 
@@ -78,6 +80,18 @@ class NoSuchProcess(OWSError):
 
 class ResultNotReady(OWSError):
     code = "ResultNotReady"
+
+
+class AccessDenied(OWSError):
+    """The signed-in requester lacks a role this needs (HTTP 403)."""
+
+    code = "AccessDenied"
+
+
+class PaymentRequired(OWSError):
+    """The job does not fit in what is left of the requester's budget (HTTP 402)."""
+
+    code = "PaymentRequired"
 
 
 class NoApplicableCode(OWSError):

@@ -19,7 +19,7 @@ from wps_server.inputs import materialise
 from wps_server.jobs.model import Job, JobError, OutputRecord, Status
 from wps_server.jobs.store import JobStore
 from wps_server.logs import job_logger
-from wps_server.process import Process
+from wps_server.process import CostModel, Process
 from wps_server.results import store_outputs
 
 if TYPE_CHECKING:
@@ -49,8 +49,17 @@ class RunContext:
     requested_outputs: frozenset[str] = frozenset()
     by_reference: frozenset[str] = frozenset()
     costs: list[Mapping[str, Any]] = field(default_factory=list)
+    #: the owner's budget: reserve a predicted cost (amount, currency); settle with the measured bill
+    reserve: Callable[[float, str], None] | None = None
+    settle: Callable[[float], None] | None = None
+    #: why the job was stopped by its own max_cost (it then fails with PaymentRequired)
+    stop_reason: str | None = field(default=None, init=False)
     _percent: int = field(default=0, init=False)
     _dismissed: bool = field(default=False, init=False)
+
+    def stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self._dismissed = True
 
     def progress(self, percent: float, message: str) -> None:
         self._percent = max(self._percent, min(99, int(percent)))
@@ -75,16 +84,29 @@ class RunContext:
         seconds_per_task: float,
         max_workers: int | None = None,
         task_durations: Mapping[str, float] | None = None,
+        *,
+        max_cost: float | None = None,
+        predicted_cost: CostModel | None = None,
     ) -> AbstractContextManager[Client]:
         if self.clusters is None:
             raise ProcessError("this server offers no cluster profiles", "cluster")
+        from wps_server.clusters import Spending
 
         def record(cost: Mapping[str, Any]) -> None:
             self.costs.append(cost)
             self.record_cost(cost)
 
+        spending = Spending(self.reserve, self.settle, self.stop, max_cost, predicted_cost)
         return self.clusters.open(
-            self.job_id, profile, tasks, seconds_per_task, max_workers, task_durations, record, self.cancelled
+            self.job_id,
+            profile,
+            tasks,
+            seconds_per_task,
+            max_workers,
+            task_durations,
+            record,
+            self.cancelled,
+            spending,
         )
 
 
@@ -113,6 +135,10 @@ def run_job(process: Process, job: Job, settings: Settings, context: RunContext)
             raise JobDismissed
         outputs = store_outputs(process, job.request, values, server_storage(settings), f"outputs/{job.id}")
     except JobDismissed:
+        if context.stop_reason is not None:
+            text = f"the job was stopped: {context.stop_reason}; its cluster was closed"
+            log.warning("job stopped at its max_cost", extra={"reason": context.stop_reason})
+            return Outcome(Status.FAILED, text, [], JobError("PaymentRequired", text, "max_cost"))
         log.info("job dismissed")
         return Outcome(Status.DISMISSED, "The job was dismissed", [])
     except OWSError as exc:

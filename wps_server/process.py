@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from distributed import Client
 
+    from cluster.profiles import ClusterProfile
+
 LiteralType = Literal[
     "string",
     "integer",
@@ -271,6 +273,10 @@ class ProcessInputs:
         return list(self._values.items())
 
 
+#: (profile, workers) -> predicted cost in the profile's currency
+CostModel = Callable[["ClusterProfile", int], float]
+
+
 class JobContext(Protocol):
     """What the engine gives a running handler."""
 
@@ -299,9 +305,16 @@ class JobContext(Protocol):
         seconds_per_task: float,
         max_workers: int | None = None,
         task_durations: Mapping[str, float] | None = None,
+        *,
+        max_cost: float | None = None,
+        predicted_cost: CostModel | None = None,
     ) -> AbstractContextManager[Client]:
         """A client on a cluster of the named profile sized for ``tasks`` tasks of about
-        ``seconds_per_task`` each, closed when the block ends and billed to the job."""
+        ``seconds_per_task`` each, closed when the block ends and billed to the job.
+
+        On a priced profile, the job's predicted cost (``predicted_cost``, else the tasks' seconds at
+        the profile's price) is first reserved against the requester's monthly budget; the job stops
+        (``cancelled()`` turns true) when its running bill reaches ``max_cost``."""
 
     def record_cost(self, cost: Mapping[str, Any]) -> None:
         """Keep ``cost`` as the job's recorded cost: the last cluster's bill (one of ``costs``) with what

@@ -76,37 +76,39 @@ class WPSService:
 
     def _capabilities(self, request: GetCapabilities, url: str) -> bytes:
         self._check_language(request.language)
-        key = ("capabilities", url)
+        offered = self.engine.offered()
+        key = ("capabilities", url + "|" + ",".join(offered))
         cached = self._cache.get(key)
         if cached is None:
-            cached = documents.capabilities(self.settings, url, self.processes.values())
+            cached = documents.capabilities(self.settings, url, offered.values())
             with self._lock:
                 self._cache[key] = cached
         return cached
 
     def _describe(self, request: DescribeProcess) -> bytes:
         self._check_language(request.language)
+        offered = self.engine.offered()
         identifiers = (
-            list(self.processes)
+            list(offered)
             if [i.lower() for i in request.identifiers] == ["all"]
             else list(request.identifiers)
         )
         for identifier in identifiers:
-            if identifier not in self.processes:
+            if identifier not in offered:
                 raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
-        key = ("describe", ",".join(identifiers))
+        narrowed = [self.engine.narrowed(self.processes[i]) for i in identifiers]
+        profiles = [str(p.input("cluster").allowed_values) for p in narrowed if p.input("cluster")]  # type: ignore[union-attr]
+        key = ("describe", ",".join(identifiers) + "|" + ",".join(profiles))
         cached = self._cache.get(key)
         if cached is None:
-            cached = documents.process_descriptions(
-                (self.processes[i] for i in identifiers), self.settings.language
-            )
+            cached = documents.process_descriptions(narrowed, self.settings.language)
             if len(identifiers) == 1 or len(self._cache) < 1000:
                 with self._lock:
                     self._cache[key] = cached
         return cached
 
     def process(self, identifier: str) -> Process:
-        process = self.processes.get(identifier)
+        process = self.engine.process(identifier)
         if process is None:
             raise InvalidParameterValue(self.engine.unknown_process(identifier), "identifier")
         return process

@@ -22,6 +22,20 @@ def _cluster_sleep(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
         return {"slept": sum(client.gather(futures))}
 
 
+def _cluster_spin(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
+    """Short tasks one after another, as S2P works through tiles, until done or stopped."""
+    tasks, seconds = inputs.one("tasks"), inputs.one("seconds")
+    done = 0.0
+    declared = inputs.one("declared")
+    told = seconds if declared is None else declared  # what the estimate believes a task takes
+    with ctx.cluster(inputs.one("cluster"), tasks, told, max_cost=inputs.one("max_cost")) as client:
+        for i in range(tasks):
+            if ctx.cancelled():
+                break
+            done += client.submit(_nap, seconds, key=f"spin-{i}").result()
+    return {"slept": done}
+
+
 def cluster_processes(settings: Settings | None = None) -> list[Process]:
     return [
         Process(
@@ -34,5 +48,18 @@ def cluster_processes(settings: Settings | None = None) -> list[Process]:
                 LiteralInput("cluster", "Cluster profile", min_occurs=0),
             ),
             outputs=(LiteralOutput("slept", "Task-seconds slept", "float"),),
-        )
+        ),
+        Process(
+            "cluster_spin",
+            "Tasks one after another on a cluster, within a cost cap",
+            _cluster_spin,
+            inputs=(
+                LiteralInput("tasks", "Tasks", "integer", value_range=(1, 10000)),
+                LiteralInput("seconds", "Seconds per task", "float", value_range=(0, 10)),
+                LiteralInput("cluster", "Cluster profile", min_occurs=0),
+                LiteralInput("max_cost", "Cost cap", "float", min_occurs=0, value_range=(0, None)),
+                LiteralInput("declared", "Seconds per task told to the estimate", "float", min_occurs=0),
+            ),
+            outputs=(LiteralOutput("slept", "Task-seconds slept", "float"),),
+        ),
     ]

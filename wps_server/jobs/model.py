@@ -64,6 +64,8 @@ class Job:
     outputs: list[OutputRecord] = field(default_factory=list)
     error: JobError | None = None
     attempts: int = 0
+    #: the user who submitted it; None when nobody signs in (or the operator)
+    owner: str | None = None
 
 
 def request_to_json(request: Execute) -> str:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wps_server.budgets import budgets_for, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
@@ -85,6 +86,7 @@ class Runner:
         self.store = store
         self.scheduler = scheduler
         self.clusters = clusters
+        self.budgets = budgets_for(settings, store.engine)
         self.timings = timings or RunnerTimings()
         self.periodic = periodic_tasks(settings) if periodic is None else list(periodic)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -195,6 +197,7 @@ class Runner:
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
             cost_history=self.store.finished_costs,
             is_dismissed=lambda: self._dismissed(job.id),
+            **job_spending(self.budgets, job.owner, job.id),
         )
         outcome = run_job(process, job, self.settings, context)
         if not self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error):

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,8 +51,10 @@ jobs = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("sync", sa.Boolean, nullable=False, default=False),
     sa.Column("cost", sa.Text),
+    sa.Column("owner", sa.String(200)),
     sa.Index("ix_wps_jobs_status_created", "status", "created"),
     sa.Index("ix_wps_jobs_finished", "finished"),
+    sa.Index("ix_wps_jobs_owner_created", "owner", "created"),
 )
 
 lease = sa.Table(
@@ -81,13 +84,13 @@ class LeaseHolder:
             return False
         if self.host != socket.gethostname():
             return True
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        try:  # a zombie (killed, and not yet reaped by whoever inherited it) is dead too
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except FileNotFoundError:
             return False
-        except PermissionError:
+        except OSError:
             return True
-        return True
+        return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 class JobStore:
@@ -117,6 +120,7 @@ class JobStore:
                     heartbeat=now,
                     attempts=job.attempts,
                     sync=sync,
+                    owner=job.owner,
                 )
             )
 
@@ -220,11 +224,13 @@ class JobStore:
                 db.execute(sa.select(jobs.c.id).where(jobs.c.status == Status.RUNNING.value)).scalars()
             )
 
-    def count(self, status: Status) -> int:
+    def count(self, status: Status, owner: str | None = None) -> int:
+        """Jobs in ``status``, of ``owner`` when given."""
+        query = sa.select(sa.func.count()).where(jobs.c.status == status.value)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         with self.engine.connect() as db:
-            return int(
-                db.execute(sa.select(sa.func.count()).where(jobs.c.status == status.value)).scalar_one()
-            )
+            return int(db.execute(query).scalar_one())
 
     def claim_next(self, runner: str) -> Job | None:
         """Take the oldest accepted job for ``runner``; safe when several runners compete."""
@@ -369,9 +375,13 @@ class JobStore:
         offset: int = 0,
         process_ids: Sequence[str] = (),
         statuses: Sequence[Status] = (),
+        owner: str | None = None,
     ) -> list[Job]:
-        """One page of jobs, newest first, optionally only of these processes and in these states."""
+        """One page of jobs, newest first, optionally only of these processes, in these states and
+        of this owner."""
         query = jobs.select().order_by(jobs.c.created.desc(), jobs.c.id).limit(limit).offset(offset)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         if process_ids:
             query = query.where(jobs.c.process_id.in_(list(process_ids)))
         if statuses:
@@ -428,4 +438,5 @@ def _to_job(row: Any) -> Job:
         outputs=outputs_from_json(row["outputs"]),
         error=error,
         attempts=row["attempts"],
+        owner=row["owner"],
     )

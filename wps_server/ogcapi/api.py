@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from wps_server.access import requester
 from wps_server.engine import Engine, RawOutput, multipart, utc_text
 from wps_server.errors import OWSError
 from wps_server.jobs.model import Job, OutputRecord, Status
@@ -27,6 +28,7 @@ from wps_server.ogcapi.problems import (
     no_such_job,
     no_such_process,
 )
+from wps_server.ogcapi.stac import ITEM_MEDIA_TYPE, REL_ITEM, item_record, linked_item
 from wps_server.operations import Execute
 from wps_server.process import Process
 
@@ -92,12 +94,19 @@ class ProcessesAPI:
         return Answer(document={"conformsTo": CONFORMANCE}, title="Conformance")
 
     def api(self, base: str) -> Answer:
-        document = openapi_document(self.settings.metadata.title, base)
+        policy = self.engine.policy
+        auth = policy.auth if policy is not None else None
+        document = openapi_document(
+            self.settings.metadata.title,
+            base,
+            auth.methods if auth is not None else frozenset(),
+            auth is None or auth.anonymous == "discovery",
+        )
         return Answer(document=document, content_type=OPENAPI_JSON, title="API definition")
 
     def processes(self, base: str) -> Answer:
         document = {
-            "processes": [describe.summary(p, base) for p in self.engine.processes.values()],
+            "processes": [describe.summary(p, base) for p in self.engine.offered().values()],
             "links": [
                 _link(f"{base}/processes", "self", JSON, "this document"),
                 _link(f"{base}/processes?f=html", "alternate", "text/html", "as HTML"),
@@ -106,8 +115,22 @@ class ProcessesAPI:
         return Answer(document=document, title="Processes")
 
     def process(self, base: str, identifier: str) -> Answer:
-        process = self._process(identifier)
+        process = self.engine.narrowed(self._process(identifier, described=True))
         return Answer(document=describe.description(process, base), title=process.title)
+
+    def me(self, base: str) -> Answer:
+        """The signed-in user (openEO's ``/me``): name, roles, and what is left of their budget."""
+        user = requester()
+        document: dict[str, Any] = {
+            "user_id": user.shown,
+            "roles": sorted(user.roles),
+            "groups": list(user.groups),
+            "admin": user.is_admin,
+            "links": [_link(f"{base}/jobs", describe.REL_JOB_LIST, JSON, "your jobs")],
+        }
+        standing = self.engine.budgets.standing(user) if self.engine.budgets is not None else None
+        document["budget"] = standing.to_json() if standing is not None else None
+        return Answer(document=document, title=f"User {user.shown}")
 
     # -- execution ---------------------------------------------------------------------------------
     def execute(self, base: str, identifier: str, body: bytes, prefer: str) -> Answer:
@@ -184,9 +207,28 @@ class ProcessesAPI:
             )
         if job.status == Status.FAILED:
             raise _failure(job)
+        headers = {}
+        if item_record(job) is not None:
+            headers["Link"] = f'<{base}/jobs/{job.id}/stac>; rel="{REL_ITEM}"; type="{ITEM_MEDIA_TYPE}"'
         if job.request.extra.get("response") == "raw" and len(self.engine.selected_outputs(job)) == 1:
-            return self._raw(job, {})
-        return Answer(document=self._results(base, job), title=f"Results of job {job.id}")
+            return self._raw(job, headers)
+        return Answer(document=self._results(base, job), headers=headers, title=f"Results of job {job.id}")
+
+    def stac_item(self, base: str, job_id: str) -> Answer:
+        """The results of a successful job as a STAC Item, for jobs whose process made one."""
+        job = self._job(job_id)
+        record = item_record(job) if job.status == Status.SUCCESSFUL else None
+        if record is None:
+            state = STATUS[job.status]
+            raise no_such_job(
+                job_id,
+                f"job {job_id} ({state}) has no STAC Item: only successful jobs of processes that make one do",
+            )
+        try:
+            item = linked_item(self.engine, job, record, base.rsplit("/", 1)[0], f"{base}/jobs/{job.id}/stac")
+        except OWSError as exc:
+            raise from_ows(exc) from None
+        return Answer(document=item, content_type=ITEM_MEDIA_TYPE, title=f"STAC Item of job {job.id}")
 
     def dismiss(self, base: str, job_id: str) -> Answer:
         job = self.engine.dismiss(job_id)
@@ -195,8 +237,8 @@ class ProcessesAPI:
         return Answer(document=self._status(base, job), title=f"Job {job.id}")
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _process(self, identifier: str) -> Process:
-        process = self.engine.process(identifier)
+    def _process(self, identifier: str, described: bool = False) -> Process:
+        process = self.engine.process(identifier, described=described)
         if process is None:
             raise no_such_process(self.engine.unknown_process(identifier))
         return process
@@ -220,6 +262,7 @@ class ProcessesAPI:
         for key, moment in (("created", job.created), ("started", job.started), ("finished", job.finished)):
             if moment is not None:
                 info[key] = utc_text(moment)
+        info |= _billing(job, self.engine.store.cost(job.id))
         links = [
             _link(url, "self", JSON, "this job"),
             _link(f"{url}?f=html", "alternate", "text/html", "as HTML"),
@@ -227,6 +270,8 @@ class ProcessesAPI:
         ]
         if job.status == Status.SUCCESSFUL:
             links.append(_link(f"{url}/results", describe.REL_RESULTS, JSON, "results"))
+            if item_record(job) is not None:
+                links.append(_link(f"{url}/stac", REL_ITEM, ITEM_MEDIA_TYPE, "results as a STAC Item"))
         info["links"] = links
         return info
 
@@ -265,6 +310,28 @@ class ProcessesAPI:
             "mediaType": raw.content_type,
             "encoding": "base64",
         }
+
+
+def _billing(job: Job, spent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """openEO's words for what a job may spend and spent: ``budget`` (its max_cost), ``costs`` (the
+    measured bill), ``currency``, and ``usage`` (busy CPU in cpu-seconds, billed worker time, wall time)."""
+    billing: dict[str, Any] = {}
+    cap = next((spec.value for spec in job.request.inputs if spec.identifier == "max_cost"), None)
+    if cap is not None:
+        billing["budget"] = float(cap)
+    if spent:
+        if spent.get("priced"):
+            billing["costs"] = round(float(spent.get("cost") or 0.0), 6)
+            billing["currency"] = spent.get("currency")
+        billing["usage"] = {
+            "cpu": {"value": round(float(spent.get("busy_task_seconds") or 0.0), 3), "unit": "cpu-seconds"},
+            "workers": {
+                "value": round(float(spent.get("billed_worker_seconds") or 0.0), 3),
+                "unit": "worker-seconds",
+            },
+            "duration": {"value": round(float(spent.get("wall_seconds") or 0.0), 3), "unit": "seconds"},
+        }
+    return billing
 
 
 def _stored(request: Execute) -> Execute:

@@ -112,24 +112,31 @@ class WPS2Service:
         if operation.version != VERSION:
             return self._wps1_capabilities(url)
         self._check_language(operation.request.language)
-        cached = self._capabilities.get(url)
+        offered = self.engine.offered()
+        key = url + "|" + ",".join(offered)
+        cached = self._capabilities.get(key)
         if cached is None:
-            cached = documents.capabilities(self.settings, url, self.engine.processes.values())
+            cached = documents.capabilities(self.settings, url, offered.values())
             with self._lock:
                 if len(self._capabilities) < 100:
-                    self._capabilities[url] = cached
+                    self._capabilities[key] = cached
         return Reply(200, XML, cached)
 
     def _describe(self, request: DescribeProcess) -> bytes:
         self._check_language(request.language)
+        offered = [i for i in self._offerings if self.engine.visible(i)]
         identifiers = (
-            list(self._offerings)
-            if [i.lower() for i in request.identifiers] == ["all"]
-            else list(request.identifiers)
+            offered if [i.lower() for i in request.identifiers] == ["all"] else list(request.identifiers)
         )
         for identifier in identifiers:
-            if identifier not in self._offerings:
+            if identifier not in offered:
                 raise NoSuchProcess(self.engine.unknown_process(identifier), identifier)
+        if self.engine.policy is not None:  # each user's own cluster profiles
+            language = self.settings.language
+            return documents.process_offerings(
+                documents.process_offering(self.engine.narrowed(self.engine.processes[i]), language)
+                for i in identifiers
+            )
         return documents.process_offerings(
             etree.fromstring(etree.tostring(self._offerings[i])) for i in identifiers
         )

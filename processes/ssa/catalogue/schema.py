@@ -220,6 +220,7 @@ tasking_requests = Table(
     Column("obs_type", String(32), nullable=False, server_default=""),  # ObservationType or '' (any)
     Column("created_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    Column("owner", String(200)),  # the signed-in user who submitted it; None: nobody signs in
     Index("ix_ssa_tasking_object_sensor_status", "norad_id", "sensor_code", "status"),
     Index("ix_ssa_tasking_status", "status"),
 )
