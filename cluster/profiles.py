@@ -399,7 +399,7 @@ def parse_profile(
         if not isinstance(storage, str) or not storage.strip():
             raise ProfileConfigError(name, "storage", "an absolute folder or s3://bucket/prefix")
         try:
-            storage = check_storage_url(storage)
+            storage = check_storage_url(substitute(name, "storage", storage, env))
         except ValueError as exc:
             raise ProfileConfigError(name, "storage", str(exc)) from None
     roles = body.get("roles", [])

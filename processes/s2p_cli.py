@@ -65,6 +65,9 @@ def calibrate(
             )
         except (S2PError, ClusterError) as exc:
             raise click.ClickException(str(exc)) from None
+    side = result.tile_size_px
     for stage, seconds in result.stages.items():
-        click.echo(f"{stage:<24} {seconds:8.2f} s per tile")
+        click.echo(f"{stage:<34} {seconds:8.2f} s per tile of {side}x{side} px")
+    for stage, seconds in result.job_stages.items():
+        click.echo(f"{stage:<34} {seconds:8.2f} s per job")
     click.echo(f"written to {target}; set [cluster] calibration_file to it if it is not already")

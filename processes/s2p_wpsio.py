@@ -3,7 +3,6 @@ them, the cluster profiles and calibration, and the one place where domain error
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from cluster.errors import ClusterError
 from cluster.estimate import Calibration, load_calibration
 from cluster.profiles import ProfileRegistry, load_profiles
+from cluster.refinement import refine, samples_from_costs
 from cluster.storage import JobStorage, StorageError, open_storage
 from processes.s2p import errors
 from processes.s2p.inputs import (
@@ -21,6 +21,7 @@ from processes.s2p.inputs import (
     build_request,
     parse_s2p_options,
 )
+from processes.s2p.plan import TileGrid, tile_grid
 from wps_server.config import ConfigError, Settings, section_number
 from wps_server.errors import ProcessError
 from wps_server.process import (
@@ -31,6 +32,7 @@ from wps_server.process import (
     ComplexValue,
     Format,
     InputDefinition,
+    JobContext,
     LiteralInput,
     ProcessInputs,
 )
@@ -177,6 +179,11 @@ class S2PSettings:
         )
 
 
+def job_calibration(ctx: JobContext, config: S2PSettings) -> Calibration:
+    """The configured calibration refined by this server's finished ``s2p_stereo`` jobs."""
+    return refine(config.calibration, samples_from_costs(ctx.finished_costs("s2p_stereo")))
+
+
 def stereo_request(inputs: ProcessInputs, config: S2PSettings) -> StereoRequest:
     """The validated request, or a ProcessError naming the input to change."""
     images: list[ComplexValue] = inputs.all("images")  # type: ignore[assignment]
@@ -205,9 +212,14 @@ def stereo_request(inputs: ProcessInputs, config: S2PSettings) -> StereoRequest:
         raise ProcessError(str(exc), _locator(exc, inputs)) from None
 
 
+def request_grid(request: StereoRequest) -> TileGrid:
+    """The tiles S2P will make of the request's region, its rounding of the tile size included."""
+    return tile_grid(request.roi.w, request.roi.h, request.tile_size)
+
+
 def tile_count(request: StereoRequest) -> int:
-    """Tiles S2P will make of the request's region (before its own rounding of the tile size)."""
-    return math.ceil(request.roi.w / request.tile_size) * math.ceil(request.roi.h / request.tile_size)
+    """How many tiles S2P will make of the request's region."""
+    return request_grid(request).tiles
 
 
 def _label(image: ComplexValue, index: int) -> str:

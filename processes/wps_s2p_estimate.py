@@ -1,8 +1,9 @@
 """WPS process ``s2p_estimate``: what an ``s2p_stereo`` request would take, per cluster profile.
 
-From the request's tiles and the calibration measured on this machine (``wps-server calibrate``), it
-predicts CPU-hours, wall time and cost for each profile at each worker count, picks the cheapest that
-meets the deadline, and draws cost against wall time per provider.
+From the request's tiles (counted as S2P makes them), the calibration measured with
+``wps-server calibrate``, and what this server's finished ``s2p_stereo`` jobs measured on each profile (``cluster.refinement``), it
+predicts CPU-hours, wall time and cost for each profile at each worker count, picks the cheapest priced
+one that meets the deadline, and draws wall time by workers and cost against wall time per profile.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cluster.errors import ClusterError
-from cluster.estimate import CurrencyError, estimate, estimate_chart
-from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
+from cluster.estimate import CurrencyError, estimate
+from cluster.estimate_chart import estimate_chart
+from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, job_calibration, request_grid, stereo_request
 from wps_server.config import Settings
 from wps_server.errors import ProcessError
 from wps_server.process import FORMATS, ComplexOutput, JobContext, LiteralInput, Process, ProcessInputs
@@ -81,22 +83,32 @@ def _estimate(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Ma
             raise ProcessError(
                 'exchange_rates must be a JSON object such as {"USD": 0.92}', "exchange_rates"
             ) from None
-    tiles = tile_count(request)
+    grid = request_grid(request)
     try:
         table = estimate(
-            tiles,
-            config.calibration,
+            grid.tiles,
+            job_calibration(ctx, config),
             [config.profiles.get(str(n)) for n in names],
             inputs.one("deadline"),
             rates=rates,
             reference=inputs.one("currency"),
+            tile_pixels=grid.tile_pixels,
+            pairs=len(request.images) - 1,
         )
     except CurrencyError as exc:
         raise _in_request_terms(exc) from None
     except ClusterError as exc:
         raise ProcessError(str(exc), "profiles") from None
     ctx.progress(90, "drawing the chart")
-    result = table.to_dict() | {"roi": str(request.roi), "tile_size": request.tile_size}
+    result = table.to_dict() | {
+        "roi": str(request.roi),
+        "tile_size": request.tile_size,
+        "tile_grid": {
+            "columns": grid.columns,
+            "rows": grid.rows,
+            "tile_size_px": [grid.tile_width, grid.tile_height],
+        },
+    }
     return {"estimate": json.dumps(result, indent=2), "chart": estimate_chart(table)}
 
 

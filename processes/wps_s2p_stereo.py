@@ -14,16 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cluster.estimate import predict
+from cluster.estimate import Calibration, predict
 from cluster.profiles import ClusterProfile
 from cluster.storage import JobStorage, LocalFolder, StorageError
 from processes.s2p import errors
-from processes.s2p.graph import expected_task_durations, run_stereo
+from processes.s2p.calibration import measured_work
+from processes.s2p.graph import StereoResult, expected_task_durations, run_stereo
 from processes.s2p.inputs import StereoRequest
+from processes.s2p.plan import TileGrid
 from processes.s2p.products import write_products
 from processes.s2p.stac import ITEM_MEDIA_TYPE, ITEM_SCHEMA, stereo_item
 from processes.s2p.steps import job_log
-from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
+from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, job_calibration, request_grid, stereo_request
 from wps_server.config import Settings
 from wps_server.errors import ProcessError
 from wps_server.execution import JobDismissed
@@ -141,9 +143,14 @@ def _stereo(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapp
 def _run(
     request: StereoRequest, inputs: ProcessInputs, ctx: JobContext, config: S2PSettings, folder: JobStorage
 ) -> Mapping[str, Any]:
-    durations = expected_task_durations(request.tile_size * request.tile_size)
-    tiles = tile_count(request)
-    ctx.progress(1, f"S2P on {len(request.images)} images, about {tiles} tiles")
+    grid = request_grid(request)
+    durations = expected_task_durations(grid.tile_pixels)
+    tiles, pairs = grid.tiles, len(request.images) - 1
+    # what an estimate made now would say: the prediction the report compares the bill with
+    calibration = job_calibration(ctx, config)
+    ctx.progress(
+        1, f"S2P on {len(request.images)} images, {tiles} tiles of {grid.tile_width}x{grid.tile_height} px"
+    )
     # on a folder the workers share, they work in it; on an object store, the driver keeps its copy
     # of the plan in the job's working folder and the workers stage through the store
     workdir = folder.root if isinstance(folder, LocalFolder) else ctx.workdir / "s2p"
@@ -155,7 +162,9 @@ def _run(
             inputs.one("max_workers"),
             durations,
             max_cost=inputs.one("max_cost"),
-            predicted_cost=lambda profile, workers: _predicted_cost(profile, workers, tiles, config),
+            predicted_cost=lambda profile, workers: _predicted_cost(
+                profile, workers, grid, pairs, calibration
+            ),
         ) as client:
             result = run_stereo(
                 request,
@@ -187,7 +196,11 @@ def _run(
         )
     except StorageError as exc:
         raise ProcessError(f"S2P failed while writing the products: {exc}") from None
-    report = {**products.report, "cost": _measured_and_predicted(ctx, config, tiles), "budget": ctx.budget()}
+    report = {
+        **products.report,
+        "cost": _measured_and_predicted(ctx, config, calibration, result),
+        "budget": ctx.budget(),
+    }
     outputs: dict[str, Any] = {
         "dsm": products.dsm,
         "report": json.dumps(report, indent=2, default=str),
@@ -203,28 +216,45 @@ def _run(
     return outputs
 
 
-def _predicted_cost(profile: ClusterProfile, workers: int, tiles: int, config: S2PSettings) -> float:
-    """The calibration's price of the job on ``workers`` workers of the profile, as s2p_estimate puts it."""
+def _predicted_cost(
+    profile: ClusterProfile, workers: int, grid: TileGrid, pairs: int, calibration: Calibration
+) -> float:
+    """The price of the job on ``workers`` workers of the profile, as s2p_estimate puts it (from the
+    calibration refined by the finished jobs)."""
     if profile.price is None:
         return 0.0
-    _wall, _cpu_hours, billed = predict(profile, workers, tiles, config.calibration)
+    _wall, _cpu_hours, billed = predict(
+        profile, workers, grid.tiles, calibration, tile_pixels=grid.tile_pixels, pairs=pairs
+    )
     return (workers * profile.worker_hour_price + profile.price.scheduler_amount) * billed / 3600.0
 
 
-def _measured_and_predicted(ctx: JobContext, config: S2PSettings, tiles: int) -> dict[str, Any] | None:
-    """The cluster's bill, with the calibration's prediction for the same profile and workers beside it."""
+def _measured_and_predicted(
+    ctx: JobContext, config: S2PSettings, calibration: Calibration, result: StereoResult
+) -> dict[str, Any] | None:
+    """The cluster's bill, with the prediction for the same profile and workers and the work measured
+    beside it; kept as the job's cost, for later estimates to learn from (see cluster.refinement)."""
     if not ctx.costs:
         return None
     measured = dict(ctx.costs[-1])
+    work = measured_work(result)
     profile = config.profiles.profiles.get(str(measured.get("profile")))
     if profile is not None:
         workers = max(1, len(measured.get("workers", ())) or int(measured.get("workers_requested", 1)))
-        wall, cpu_hours, billed = predict(profile, workers, tiles, config.calibration)
+        wall, cpu_hours, billed = predict(
+            profile, workers, work.tiles, calibration, tile_pixels=work.tile_pixels, pairs=work.pairs
+        )
+        cost = workers * billed / 3600.0 * profile.worker_hour_price
+        if profile.price is not None:
+            cost += profile.price.scheduler_amount * billed / 3600.0
         measured["predicted"] = {
-            "calibration": config.calibration.label,
+            "calibration": calibration.label,
+            "refined": any(f is not None for f in calibration.fits_for(profile)),
             "workers": workers,
             "wall_seconds": wall,
             "cpu_hours": cpu_hours,
-            "cost": workers * billed / 3600.0 * profile.worker_hour_price,
+            "cost": cost,
         }
+    measured["measured_work"] = work.to_dict()
+    ctx.record_cost(measured)
     return measured

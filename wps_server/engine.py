@@ -162,6 +162,7 @@ class Engine:
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
             owner=acting_owner(job),
+            cost_history=self.store.finished_costs,
             **job_spending(self.budgets, job.owner, job.id),
         )
         with heartbeat(self.store, job.id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ class RunContext:
     is_dismissed: Callable[[], bool] = lambda: False
     clusters: JobClusters | None = None
     record_cost: Callable[[Mapping[str, Any]], None] = lambda cost: None
+    cost_history: Callable[[str, int], Sequence[Mapping[str, Any]]] = lambda process_id, limit: []
     requested_outputs: frozenset[str] = frozenset()
     by_reference: frozenset[str] = frozenset()
     costs: list[Mapping[str, Any]] = field(default_factory=list)
@@ -77,6 +78,9 @@ class RunContext:
 
     def budget(self) -> Mapping[str, Any] | None:
         return self.standing()
+
+    def finished_costs(self, process_id: str, limit: int = 100) -> Sequence[Mapping[str, Any]]:
+        return self.cost_history(process_id, limit)
 
     def cluster(
         self,

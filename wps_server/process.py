@@ -9,7 +9,7 @@ for bounding boxes. ``ProcessInputs.output_format`` tells a handler the format a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -321,6 +321,14 @@ class JobContext(Protocol):
         On a priced profile, the job's predicted cost (``predicted_cost``, else the tasks' seconds at
         the profile's price) is first reserved against the requester's monthly budget; the job stops
         (``cancelled()`` turns true) when its running bill reaches ``max_cost``."""
+
+    def record_cost(self, cost: Mapping[str, Any]) -> None:
+        """Keep ``cost`` as the job's recorded cost: the last cluster's bill (one of ``costs``) with what
+        the process measured beside it, which later estimates learn from."""
+
+    def finished_costs(self, process_id: str, limit: int = 100) -> Sequence[Mapping[str, Any]]:
+        """The recorded costs of this server's newest successful jobs of ``process_id``, newest first
+        (empty where jobs are not kept in a store)."""
 
 
 Handler = Callable[[ProcessInputs, JobContext], Mapping[str, Any]]

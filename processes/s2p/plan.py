@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -185,6 +186,41 @@ class JobPlan:
             for t in data["tiles"]
         )
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The tiles S2P makes of a region: ``columns`` x ``rows`` of at most ``tile_width`` x ``tile_height``."""
+
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+    @property
+    def tiles(self) -> int:
+        return self.columns * self.rows
+
+    @property
+    def tile_pixels(self) -> int:
+        """Pixels of a whole tile (those of the last row and column may be smaller)."""
+        return self.tile_width * self.tile_height
+
+
+def tile_grid(width: int, height: int, tile_size: int) -> TileGrid:
+    """S2P's tiling of a ``width`` x ``height`` region for ``tile_size``, without its configuration:
+    ``adjust_tile_size`` rounds the size so that the region splits evenly (700 px in tiles of 300 gives
+    2 tiles of 350, not 3), then ``compute_tiles_coordinates`` steps through the region by it."""
+
+    def axis(length: int) -> tuple[int, int]:
+        size = min(length, tile_size)
+        count = round(length / size)  # half to even, as numpy's round that s2p calls
+        size = math.ceil(length / count)
+        return math.ceil(length / size), size
+
+    columns, tile_width = axis(width)
+    rows, tile_height = axis(height)
+    return TileGrid(columns, rows, tile_width, tile_height)
 
 
 def _json_default(value: object) -> object:

@@ -30,6 +30,10 @@ EXAMPLE_ENV = {
     "HCLOUD_TOKEN": "hcloud-test-token",
     "WPS_WORKER_IMAGE": "registry.example.org/space-wps:0.1.0",
     "AWS_SECURITY_GROUP_ID": "sg-0123456789abcdef0",
+    "WPS_JOBS_BUCKET": "space-wps-jobs",
+    "AWS_ENDPOINT_URL": "https://fsn1.your-objectstorage.com",
+    "AWS_ACCESS_KEY_ID": "example-key-id",
+    "AWS_SECRET_ACCESS_KEY": "example-secret",
 }
 
 

@@ -167,6 +167,30 @@ def test_misconfiguration_is_reported_clearly(body: dict[str, Any], field: str, 
     assert str(err).startswith(f"profile 'p', field '{field}': ")
 
 
+def test_storage_names_its_bucket_with_a_variable(tmp_path: Path) -> None:
+    body = {"kind": "local", "storage": "s3://${JOBS_BUCKET}/space-wps/jobs"}
+    profile = parse_profile("p", body, env={"JOBS_BUCKET": "my-wps-bucket"})
+    assert profile.storage == "s3://my-wps-bucket/space-wps/jobs"
+    folder = parse_profile("p", {"kind": "local", "storage": "${SHARED}/jobs"}, env={"SHARED": str(tmp_path)})
+    assert folder.storage == f"{tmp_path}/jobs"
+    # the value, once resolved, is checked like a written one
+    err = _error(body, env={"JOBS_BUCKET": "Not_A_Bucket"})
+    assert err.field == "storage" and "is not a bucket name" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "environment variable JOBS_BUCKET is not set"),
+        ({"JOBS_BUCKET": ""}, "environment variable JOBS_BUCKET is empty"),
+    ],
+)
+def test_storage_with_an_unset_variable_is_refused_naming_it(env: dict[str, str], message: str) -> None:
+    err = _error({"kind": "local", "storage": "s3://${JOBS_BUCKET}/jobs"}, env=env)
+    assert (err.profile, err.field) == ("p", "storage")
+    assert str(err) == f"profile 'p', field 'storage': {message}"
+
+
 def test_empty_variable_is_an_error() -> None:
     err = _error({"kind": "local", "options": {"x": "${EMPTY}"}}, env={"EMPTY": ""})
     assert "EMPTY is empty" in str(err)

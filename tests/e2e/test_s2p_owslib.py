@@ -53,6 +53,12 @@ profiles:
     options: {{address: "tcp://127.0.0.1:{port}"}}
     price: {{amount: 0.40, currency: EUR, as_of: "2026-11-01"}}
     billing: {{granularity_seconds: 60}}
+  metered:
+    kind: local
+    shared: false
+    max_workers: 1
+    options: {{processes: true, dashboard_address: null}}
+    price: {{amount: 0.36, currency: EUR, as_of: "2026-11-01"}}
 """
 OPTIONS = json.dumps(
     {"horizontal_margin": 20, "vertical_margin": 5, "disp_range_method": "sift", "msk_erosion": 0}
@@ -192,6 +198,36 @@ def test_same_request_on_a_scheduler_profile_is_billed(server: Server) -> None:
     assert cost["billed_worker_seconds"] >= cost["busy_task_seconds"] > 0
     assert cost["billed_worker_seconds"] % 60 == 0  # the profile bills started minutes
     assert cost["cost"] == pytest.approx(cost["billed_worker_seconds"] / 3600 * 0.40)
+
+
+def test_a_finished_job_refines_the_estimates_of_its_profile(server: Server) -> None:
+    """The first job on a profile keeps its measured work with its bill; the estimate of the same request
+    then predicts that job's wall time and bill, and the next job's report sets its own bill beside that
+    refined prediction (how close a repeated job comes to it is measured by benchmarks/bench_estimate.py)."""
+    first = requests.get(run(server, "300,300,300,300", 300, "metered")["report"], timeout=60).json()["cost"]
+    work = first["measured_work"]
+    assert (work["tiles"], work["tile_pixels"], work["pairs"], work["skipped"]) == (1, 300 * 300, 1, 0)
+    assert work["stages"]["s2p_stereo_matching"] > 0 and "s2p_global_dsm" in work["job_stages"]
+    assert first["predicted"]["refined"] is False and first["cost"] > 0
+
+    wps = WebProcessingService(f"{server.url}/wps")
+    inputs = [i for i in pair_inputs(server, "300,300,300,300", 300, "metered") if i[0] != "cluster"]
+    execution = wps.execute(
+        "s2p_estimate", [*inputs, ("profiles", "metered")], output=[("estimate", True)], mode=ASYNC
+    )
+    while not execution.isComplete():
+        time.sleep(0.5)
+        execution.checkStatus(sleepSecs=0)
+    assert execution.isSucceded(), [e.text for e in execution.errors]
+    table = requests.get(execution.processOutputs[0].reference, timeout=60).json()
+    assert "refined by 1 finished job" in table["calibration_label"] and table["tiles"] == 1
+    row = next(r for r in table["rows"] if r["workers"] == first["predicted"]["workers"])
+    assert row["refined"] and row["wall_seconds"] == pytest.approx(first["wall_seconds"], rel=1e-6)
+    assert row["cost"] == pytest.approx(first["cost"], rel=0.02)
+
+    second = requests.get(run(server, "300,300,300,300", 300, "metered")["report"], timeout=60).json()["cost"]
+    assert second["predicted"]["refined"] is True
+    assert second["predicted"]["wall_seconds"] == pytest.approx(first["wall_seconds"], rel=1e-6)
 
 
 def test_lonlat_region_through_owslib(server: Server) -> None:

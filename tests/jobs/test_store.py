@@ -146,3 +146,26 @@ def test_search_pages_newest_first_with_filters(store: JobStore) -> None:
     both = store.search(10, process_ids=["echo", "hello"], statuses=[Status.ACCEPTED, Status.FAILED])
     assert len(both) == 7
     assert store.search(10, process_ids=["nope"]) == []
+
+
+def test_finished_costs_are_those_of_the_successful_jobs_of_one_process_newest_first(store: JobStore) -> None:
+    process = f"estimated-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database is shared by the tests
+    recorded = []
+    for i, status in enumerate([Status.SUCCESSFUL, Status.FAILED, Status.SUCCESSFUL, Status.SUCCESSFUL]):
+        job = make_job(process)
+        store.create(job)
+        store.record_cost(job.id, {"profile": "aws", "wall_seconds": float(i)})
+        store.finish(job.id, status, "done")
+        recorded.append(job.id)
+        time.sleep(0.01)  # distinct finish times: the order under test, not a timing assertion
+    unfinished, other = make_job(process), make_job(f"other-{process}")
+    for job in (unfinished, other):
+        store.create(job)
+        store.record_cost(job.id, {"profile": "aws", "wall_seconds": 9.0})
+    store.finish(other.id, Status.SUCCESSFUL, "done")
+    without_cost = make_job(process)
+    store.create(without_cost)
+    store.finish(without_cost.id, Status.SUCCESSFUL, "done")
+    assert [c["wall_seconds"] for c in store.finished_costs(process)] == [3.0, 2.0, 0.0]
+    assert [c["wall_seconds"] for c in store.finished_costs(process, limit=2)] == [3.0, 2.0]
+    assert store.finished_costs(f"absent-{process}") == []

@@ -288,7 +288,7 @@ EXAMPLE_PROFILES = Path(__file__).parents[2] / "cluster" / "clusters.example.yam
 def estimate_app(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch) -> Flask:
     """The shipped example profiles (its secrets set to placeholders: nothing is contacted)."""
     for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", EXAMPLE_PROFILES.read_text())):
-        monkeypatch.setenv(name, f"placeholder-{name.lower()}")
+        monkeypatch.setenv(name, f"placeholder-{name.lower().replace('_', '-')}")  # valid as a bucket too
     settings = make_settings(
         server={"processes": "processes:shipped_processes"}, cluster={"profiles_file": str(EXAMPLE_PROFILES)}
     )
@@ -316,11 +316,14 @@ def test_estimate_compares_four_providers_and_meets_the_deadline(estimate_app: F
     response = run_estimate(estimate_app, providers + rates + literal("deadline", "600"))
     assert response.status_code == 200, response.get_data()
     table = json.loads(response.get_data())
-    assert table["tiles"] == 9 and table["currency"] == "EUR"
+    # 700 px in tiles of 300: S2P makes 2 x 2 tiles of 350 px, not 3 x 3
+    assert table["tiles"] == 4 and table["tile_pixels"] == 350 * 350 and table["currency"] == "EUR"
+    assert table["tile_grid"] == {"columns": 2, "rows": 2, "tile_size_px": [350, 350]}
+    assert table["best"]["profile"] != "local"  # unpriced: never the cheapest
     assert {r["profile"] for r in table["rows"]} == {"aws", "azure", "gcp", "ovh", "local"}
     best = table["best"]
     assert best["meets_deadline"] and best["wall_seconds"] <= 600
-    fitting = [r for r in table["rows"] if r["meets_deadline"]]
+    fitting = [r for r in table["rows"] if r["meets_deadline"] and r["priced"]]
     assert best["cost_ref"] == min(r["cost_ref"] for r in fitting)
     aws = [r for r in table["rows"] if r["profile"] == "aws"]
     assert [r["workers"] for r in aws] == list(range(1, len(aws) + 1))

@@ -195,6 +195,7 @@ class Runner:
             client_factory=self.scheduler.client,
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
+            cost_history=self.store.finished_costs,
             is_dismissed=lambda: self._dismissed(job.id),
             owner=acting_owner(job),
             **job_spending(self.budgets, job.owner, job.id),

@@ -195,6 +195,21 @@ class JobStore:
         with self.engine.connect() as db:
             return [(_to_job(row), json.loads(row["cost"])) for row in db.execute(query).mappings()]
 
+    def finished_costs(self, process_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The recorded costs of the newest successful jobs of ``process_id``, newest first."""
+        query = (
+            sa.select(jobs.c.cost)
+            .where(
+                jobs.c.process_id == process_id,
+                jobs.c.status == Status.SUCCESSFUL.value,
+                jobs.c.cost.is_not(None),
+            )
+            .order_by(jobs.c.finished.desc(), jobs.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as db:
+            return [json.loads(text) for text in db.execute(query).scalars()]
+
     def ids_starting(self, prefix: str, limit: int = 2) -> list[str]:
         """Ids of jobs that start with ``prefix`` (hex digits and dashes only), at most ``limit``."""
         if not prefix or prefix.strip("0123456789abcdef-"):
