@@ -188,6 +188,17 @@ def test_repeated_failures_are_answered_429_across_workers(make_auth_app: Callab
     assert other.status_code == 200
 
 
+def test_guessing_many_names_from_one_address_is_slowed_down(make_auth_app: Callable[..., Flask]) -> None:
+    web = checked_client(make_auth_app({"max_failed_logins": 10, "max_failed_logins_per_address": 3}))
+    for name in ("ann", "ben", "cat"):
+        assert web.get("/ogcapi/jobs", headers=basic(name, "a-guess-123")).status_code == 401
+    assert web.get("/ogcapi/jobs", headers=basic("alice")).status_code == 429
+    assert (
+        web.get("/ogcapi/jobs", headers=basic("alice"), environ_base={"REMOTE_ADDR": "127.0.0.7"}).status_code
+        == 200
+    )
+
+
 def test_the_issuer_keys_are_fetched_once(make_auth_app: Callable[..., Flask], issuer: Issuer) -> None:
     web = checked_client(make_auth_app())
     before = issuer.requests
@@ -206,6 +217,8 @@ def test_bad_auth_settings_are_refused(make_settings: Callable[..., Settings]) -
         ({"methods": "basic", "allow_unauthenticated_public": "yes"}, "allow_unauthenticated_public"),
         ({"methods": "basic", "process_roles": "s2p_stereo"}, "process = role"),
         ({"methods": "basic", "max_failed_logins": "0"}, "max_failed_logins"),
+        ({"methods": "basic", "max_failed_logins_per_address": "many"}, "max_failed_logins_per_address"),
+        ({"methods": "basic", "failed_login_window": "0"}, "failed_login_window"),
         ({"methods": "oidc"}, "oidc_issuer"),
         (
             {
