@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from tests.auth.conftest import PASSWORDS, basic, bearer
 from tests.auth.issuer import Issuer
 from tests.wps.interfaces import CheckedClient, checked_client
 from wps_server.config import Settings
+from wps_server.login_failures import failures
 
 EXECUTE_WPS1 = "/wps?service=WPS&version=1.0.0&request=Execute&identifier=hello&DataInputs=name=x"
 ROUTES = {
@@ -243,3 +245,26 @@ def test_bad_auth_settings_are_refused(make_settings: Callable[..., Settings]) -
     for section, words in bad:
         with pytest.raises(ConfigError, match=words):
             AuthSettings.from_settings(make_settings(auth=section))
+
+
+def test_old_failures_are_forgotten_by_the_runners_upkeep(make_settings: Callable[..., Settings]) -> None:
+    import time
+
+    from wps_server.database import make_engine, migrate
+    from wps_server.jobs.runner import sign_in_upkeep
+    from wps_server.login_failures import LoginThrottle
+
+    settings = make_settings(auth={"methods": "basic", "failed_login_window": 1})
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    throttle = LoginThrottle(engine, 1, 1)
+    throttle.failed("basic|alice|127.0.0.1")
+    assert throttle.retry_after("basic|alice|127.0.0.1") is not None
+    [task] = sign_in_upkeep(settings, engine)
+    task.run()
+    assert throttle.retry_after("basic|alice|127.0.0.1") is not None  # still within its window
+    time.sleep(1.1)
+    task.run()
+    with engine.connect() as db:
+        assert db.execute(sa.select(sa.func.count()).select_from(failures)).scalar_one() == 0
+    assert sign_in_upkeep(make_settings(), engine) == []
