@@ -134,6 +134,11 @@ class JobStorage(ABC):
     def gdal_path(self, key: str) -> str:
         """The name under which GDAL (and so S2P) opens ``key``."""
 
+    def signed_url(self, key: str, expires_seconds: int) -> str | None:
+        """A link anyone holding it may download ``key`` with, valid ``expires_seconds``; None when
+        this storage has no such links (a folder: its files are served by the server)."""
+        return None
+
 
 class LocalFolder(JobStorage):
     """A folder; workers must see it at the same path (the default: the server's ``data_dir``)."""
@@ -275,6 +280,8 @@ def _client_for(environment: tuple[str, ...]) -> Any:
         max_pool_connections=16,
         # S3-compatible servers (MinIO, Ceph, OVH...) are addressed by path; AWS itself by host
         s3={"addressing_style": "path" if endpoint else "auto"},
+        # pre-signed links with SigV4 (an expiry in seconds, up to 7 days), as every region accepts
+        signature_version="s3v4",
     )
     return boto3.session.Session().client("s3", config=config)
 
@@ -452,6 +459,19 @@ class ObjectStore(JobStorage):
 
     def gdal_path(self, key: str) -> str:
         return f"/vsis3/{self.bucket}/{self._key(key)}"
+
+    def signed_url(self, key: str, expires_seconds: int) -> str | None:
+        """A pre-signed GET on the store's endpoint (signed locally: no request is made)."""
+        try:
+            return str(
+                _s3_client().generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": self.bucket, "Key": self._key(key)},
+                    ExpiresIn=expires_seconds,
+                )
+            )
+        except Exception as exc:  # botocore's errors (no credentials...) say why
+            raise self._fail(f"cannot sign a link to {key}", exc) from None
 
 
 def gdal_s3_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from processes.s2p import errors
 from processes.s2p.graph import expected_task_durations, run_stereo
 from processes.s2p.inputs import StereoRequest
 from processes.s2p.products import write_products
+from processes.s2p.stac import ITEM_MEDIA_TYPE, ITEM_SCHEMA, stereo_item
 from processes.s2p.steps import job_log
 from processes.s2p_wpsio import REQUEST_INPUTS, S2PSettings, stereo_request, tile_count
 from wps_server.config import Settings
@@ -36,6 +38,14 @@ from wps_server.process import (
 )
 
 REPORT = Format("application/json", extension=".json")
+STAC_ITEM = Format(ITEM_MEDIA_TYPE, extension=".json", schema=ITEM_SCHEMA)
+#: File name of each product among the job's outputs (the engine names them identifier + extension).
+PRODUCT_FILES = {
+    "dsm": f"dsm{FORMATS['cog'].extension}",
+    "quicklook": f"quicklook{FORMATS['png'].extension}",
+    "point_cloud": f"point_cloud{FORMATS['ply'].extension}",
+    "report": f"report{REPORT.extension}",
+}
 log = logging.getLogger(__name__)
 
 
@@ -93,6 +103,14 @@ def process(settings: Settings) -> Process:
                 "Report",
                 (REPORT,),
                 "Inputs, tiles, per-stage times, retries, worker-seconds, cluster, cost (measured and predicted).",
+            ),
+            ComplexOutput(
+                "stac",
+                "STAC Item",
+                (STAC_ITEM,),
+                "The products as a STAC Item: the DSM (COG, projection and raster extensions), the "
+                "quicklook as thumbnail, the point cloud and the report, the footprint in WGS84 and the "
+                "settings; asset links are relative to the item.",
             ),
             ComplexOutput(
                 "log",
@@ -164,7 +182,8 @@ def _run(
             result,
             ctx.workdir / "products",
             point_cloud="point_cloud" in wanted,
-            quicklook=not wanted or "quicklook" in wanted,
+            quicklook=not wanted or bool({"quicklook", "stac"} & wanted),
+            job_id=ctx.job_id,
         )
     except StorageError as exc:
         raise ProcessError(f"S2P failed while writing the products: {exc}") from None
@@ -178,6 +197,9 @@ def _run(
         outputs["quicklook"] = products.quicklook
     if products.point_cloud is not None:
         outputs["point_cloud"] = products.point_cloud
+    files = {name: file for name, file in PRODUCT_FILES.items() if name in outputs}
+    item = stereo_item(ctx.job_id, products.dsm, files, report, datetime.now(UTC))
+    outputs["stac"] = json.dumps(item, indent=2)
     return outputs
 
 

@@ -57,6 +57,9 @@ def test_variables_are_expanded_and_unset_ones_refused(tmp_path: Path) -> None:
         ("jobs", "storage", "s3://Bucket_Name/jobs", "is not a bucket name"),
         ("jobs", "storage", "s3://bucket/jobs/../../etc", "the prefix may hold"),
         ("jobs", "storage", "s3://bucket/jobs?acl=public", "the prefix may hold"),
+        ("jobs", "link_expiry", "0", "at least 1"),
+        ("jobs", "link_expiry", "an hour", "must be a whole number"),
+        ("jobs", "link_expiry", "604801", "at most 604800 seconds"),
     ],
 )
 def test_bad_values_name_the_key(section: str, key: str, value: str, message: str) -> None:

@@ -52,7 +52,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     app.url_map.merge_slashes = False  # an id or a name with "//" is not found, not redirected
     app.extensions["wps"] = service
     wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
-    ogcapi.register(app, engine, settings)
+    landing_page = ogcapi.register(app, engine, settings)
     web_auth.install(
         app, auth, Authenticator(auth, database) if auth.enabled else None, lambda e: reply(service.error(e))
     )
@@ -125,22 +125,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
 
     @app.get("/")
     def landing() -> Response:
-        url = service_url()
-        links = "".join(
-            f'<li><a href="{href}">{text}</a></li>'
-            for text, href in (
-                ("GetCapabilities", f"{url}?service=WPS&amp;request=GetCapabilities"),
-                (
-                    "DescribeProcess (all)",
-                    f"{url}?service=WPS&amp;version=1.0.0&amp;request=DescribeProcess&amp;identifier=all",
-                ),
-                ("OGC API - Processes", "ogcapi"),
-                ("Health", "health"),
-                ("Source code (AGPL-3.0)", settings.metadata.source_url),
-            )
-        )
-        page = f"<!doctype html><title>{settings.metadata.title}</title><h1>{settings.metadata.title}</h1><ul>{links}</ul>"
-        return Response(page, content_type="text/html; charset=utf-8")
+        return landing_page()
 
     @app.errorhandler(NotFound)
     def not_found(exc: HTTPException) -> Response | HTTPException:

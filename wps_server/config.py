@@ -66,6 +66,8 @@ class JobSettings:
     retention_days: float
     #: Where jobs' folders and outputs live (see cluster.storage): empty means data_dir.
     storage: str = ""
+    #: How long a pre-signed link to an output in an object store stays valid.
+    link_expiry_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,13 @@ def _storage(text: str) -> str:
         raise ConfigError(f"[jobs] storage: {exc}") from None
 
 
+def _link_expiry(read: _Reader) -> int:
+    seconds = read.integer("jobs", "link_expiry", minimum=1)
+    if seconds > 604800:  # S3's own limit for a pre-signed link
+        raise ConfigError(f"[jobs] link_expiry must be at most 604800 seconds (7 days), not {seconds}")
+    return seconds
+
+
 def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
     data_dir = Path(read.text("server", "data_dir") or "./var").absolute()
     auto = read.text("dask", "workers") == "auto"
@@ -313,6 +322,7 @@ def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
             max_queued=read.integer("jobs", "max_queued", minimum=0),
             retention_days=read.number("jobs", "retention_days"),
             storage=_storage(read.text("jobs", "storage")),
+            link_expiry_seconds=_link_expiry(read),
         ),
         sources=sources,
         sections=read.others(),

@@ -208,6 +208,16 @@ class Engine:
             return []
         return self.store.search(limit, offset, process_ids, statuses, owner=user.name)
 
+    def job_counts(self, statuses: Mapping[str, Status]) -> dict[str, int]:
+        """How many jobs the requester may see are in each of ``statuses`` (by name): their own, all
+        for an admin or when nobody signs in, none for someone not signed in."""
+        user = requester()
+        if self.policy is None or user.is_admin:
+            return {name: self.store.count(status) for name, status in statuses.items()}
+        if user.name is None:
+            return {}
+        return {name: self.store.count(status, owner=user.name) for name, status in statuses.items()}
+
     def expiration(self, job: Job) -> datetime | None:
         """When a finished job and its outputs will be deleted."""
         if job.finished is None or not job.status.finished:

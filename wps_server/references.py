@@ -119,7 +119,8 @@ def _fetch_s3(url: str, policy: InputPolicy, target: Path, locator: str) -> Path
         read_timeout=policy.download_timeout,
         retries={"max_attempts": 2},
     )
-    client = boto3.client("s3", config=config)
+    # a session of its own: boto3's default session keeps the first credentials it found for good
+    client = boto3.session.Session().client("s3", config=config)
     partial = target.with_name(target.name + ".part")
     try:
         size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])

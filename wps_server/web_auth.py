@@ -116,6 +116,17 @@ def install(
         g.requester_scope.__enter__()
         return None
 
+    @app.after_request
+    def private(response: Response) -> Response:
+        """With sign-in on, answers depend on who asks: no cache (a proxy's, QGIS's) may hand one
+        user's answer to another, or an anonymous one to a signed-in user. QGIS's cache ignores
+        ``Vary`` and even ``no-cache`` (measured: it answered a signed-in request with the anonymous
+        answer it kept): only ``no-store`` keeps answers out of it."""
+        if auth.enabled:
+            response.vary.add("Authorization")
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
     @app.teardown_request
     def forget(_exc: BaseException | None) -> None:
         scope = g.pop("requester_scope", None)

@@ -11,6 +11,7 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,27 +165,53 @@ def _hillshade(
     return np.clip(shade, 0.0, 1.0)
 
 
-def write_quicklook(dsm: Path, destination: Path, *, max_side: int = 1024, title: str | None = None) -> Path:
-    """PNG preview: hillshade over a colour ramp, with a colour bar in metres and a scale bar."""
+#: Colour of the pixels inside the DSM's footprint where S2P found no height (not in the ramp).
+NO_DATA_COLOUR = (0.85, 0.0, 0.85)
+
+
+def _holes(valid: np.ndarray) -> np.ndarray:
+    """Pixels without a height inside the footprint: invalid regions that do not touch the grid's
+    border (those that do are the area outside the region S2P was asked for)."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(~valid)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return (labels > 0) & ~np.isin(labels, border[border > 0])
+
+
+def write_quicklook(
+    dsm: Path,
+    destination: Path,
+    *,
+    max_side: int = 1024,
+    job_id: str | None = None,
+    made: datetime | None = None,
+) -> Path:
+    """PNG preview: hillshade over a colour ramp, holes in a colour of their own (in the legend, with
+    their share), a colour bar in metres, a scale bar, the job and the date it was made."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     with rasterio.open(dsm) as src:
         factor = max(1, math.ceil(max(src.width, src.height) / max_side))
         shape = (max(1, src.height // factor), max(1, src.width // factor))
-        z = src.read(1, out_shape=shape, masked=True, resampling=Resampling.average).astype(np.float64)
+        # nearest: a hole stays a hole in a reduced picture instead of being averaged away
+        z = src.read(1, out_shape=shape, masked=True, resampling=Resampling.nearest).astype(np.float64)
         pixel_m = abs(src.transform.a) * src.width / shape[1]
         crs = src.crs.to_string() if src.crs else "no CRS"
     z = np.ma.filled(z, np.nan)
     valid = np.isfinite(z)
-    fig = Figure(figsize=(8, 7), dpi=100)
+    when = (made or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fig = Figure(figsize=(8, 7.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.set_axis_off()
-    ax.set_title(title or f"DSM, {crs}, {pixel_m:.2g} m/px shown")
+    fig.suptitle("S2P digital surface model" + (f", job {job_id}" if job_id else ""), fontsize=12)
+    ax.set_title(f"{crs}, {pixel_m:.2g} m per pixel shown, made {when}", fontsize=9, color="#444444")
     if valid.any():
         low, high = np.percentile(z[valid], [2, 98])
         high = high if high > low else low + 1.0
@@ -194,10 +221,21 @@ def write_quicklook(dsm: Path, destination: Path, *, max_side: int = 1024, title
         rgb = mappable.to_rgba(filled)[..., :3]
         shade = _hillshade(filled, pixel_m)[..., None]
         image = np.clip(rgb * (0.45 + 0.55 * shade) * 1.1, 0, 1)
-        rgba = np.dstack([image, valid.astype(float)])
+        holes = _holes(valid)
+        image[holes] = NO_DATA_COLOUR
+        rgba = np.dstack([image, (valid | holes).astype(float)])
         ax.imshow(rgba, interpolation="nearest")
         colorbar = fig.colorbar(mappable, ax=ax, fraction=0.04, pad=0.02)
         colorbar.set_label("height (m)")
+        inside = int(valid.sum() + holes.sum())
+        share = 100.0 * holes.sum() / inside
+        ax.legend(
+            handles=[Patch(color=NO_DATA_COLOUR, label=f"no height found: {share:.1f} % of the area")],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.01),
+            frameon=False,
+            fontsize=9,
+        )
         width_m = shape[1] * pixel_m
         bar_m = 10 ** math.floor(math.log10(max(width_m / 4, 1e-3)))
         bar_m = next(m for m in (5 * bar_m, 2 * bar_m, bar_m) if m <= width_m / 4)
@@ -321,12 +359,13 @@ def write_products(
     point_cloud: bool = False,
     quicklook: bool = True,
     cluster_info: Mapping[str, Any] | None = None,
+    job_id: str | None = None,
 ) -> StereoProducts:
     """The products of a run into `destination`: dsm.tif (COG), quicklook.png and cloud.ply if asked,
     and the report (returned; the caller decides how to publish it)."""
     destination.mkdir(parents=True, exist_ok=True)
     dsm = write_dsm_cog(result.dsm_path, destination / "dsm.tif", crs=result.plan.out_crs)
-    picture = write_quicklook(dsm, destination / "quicklook.png") if quicklook else None
+    picture = write_quicklook(dsm, destination / "quicklook.png", job_id=job_id) if quicklook else None
     cloud = None
     if point_cloud:
         cloud = destination / "cloud.ply"

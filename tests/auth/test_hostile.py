@@ -268,3 +268,12 @@ def test_old_failures_are_forgotten_by_the_runners_upkeep(make_settings: Callabl
     with engine.connect() as db:
         assert db.execute(sa.select(sa.func.count()).select_from(failures)).scalar_one() == 0
     assert sign_in_upkeep(make_settings(), engine) == []
+
+
+def test_no_cache_keeps_an_answer_for_another_requester(web: CheckedClient) -> None:
+    """Answers depend on who asks: none may be stored by a proxy or by QGIS's cache (which ignores
+    ``Vary`` and ``no-cache``), anonymous discovery included."""
+    for headers in ({}, basic("alice")):
+        answer = web.get("/wps?service=WPS&request=GetCapabilities", headers=headers)
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "no-store" and "Authorization" in answer.headers["Vary"]

@@ -278,7 +278,7 @@ def test_described_with_every_input(app: Flask) -> None:
         "max_cost",
     ]
     outputs = root.xpath("//Output/ows:Identifier/text()", namespaces={"ows": OWS})
-    assert outputs == ["dsm", "point_cloud", "quicklook", "report", "log"]
+    assert outputs == ["dsm", "point_cloud", "quicklook", "report", "stac", "log"]
 
 
 EXAMPLE_PROFILES = Path(__file__).parents[2] / "cluster" / "clusters.example.yaml"

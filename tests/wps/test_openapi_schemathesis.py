@@ -49,7 +49,7 @@ def test_api_conforms_to_its_openapi_document(app: Flask) -> None:
     )
     schema = schemathesis.openapi.from_wsgi("/ogcapi/api", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 9
+    assert len(operations) == 11
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             fuzz(operation, mode)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,13 +84,13 @@ class LeaseHolder:
             return False
         if self.host != socket.gethostname():
             return True
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        try:  # a zombie (killed, and not yet reaped by whoever inherited it) is dead too
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except FileNotFoundError:
             return False
-        except PermissionError:
+        except OSError:
             return True
-        return True
+        return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 class JobStore:
@@ -208,11 +209,13 @@ class JobStore:
                 db.execute(sa.select(jobs.c.id).where(jobs.c.status == Status.RUNNING.value)).scalars()
             )
 
-    def count(self, status: Status) -> int:
+    def count(self, status: Status, owner: str | None = None) -> int:
+        """Jobs in ``status``, of ``owner`` when given."""
+        query = sa.select(sa.func.count()).where(jobs.c.status == status.value)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
         with self.engine.connect() as db:
-            return int(
-                db.execute(sa.select(sa.func.count()).where(jobs.c.status == status.value)).scalar_one()
-            )
+            return int(db.execute(query).scalar_one())
 
     def claim_next(self, runner: str) -> Job | None:
         """Take the oldest accepted job for ``runner``; safe when several runners compete."""

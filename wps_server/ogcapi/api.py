@@ -28,6 +28,7 @@ from wps_server.ogcapi.problems import (
     no_such_job,
     no_such_process,
 )
+from wps_server.ogcapi.stac import ITEM_MEDIA_TYPE, REL_ITEM, item_record, linked_item
 from wps_server.operations import Execute
 from wps_server.process import Process
 
@@ -93,7 +94,14 @@ class ProcessesAPI:
         return Answer(document={"conformsTo": CONFORMANCE}, title="Conformance")
 
     def api(self, base: str) -> Answer:
-        document = openapi_document(self.settings.metadata.title, base)
+        policy = self.engine.policy
+        auth = policy.auth if policy is not None else None
+        document = openapi_document(
+            self.settings.metadata.title,
+            base,
+            auth.methods if auth is not None else frozenset(),
+            auth is None or auth.anonymous == "discovery",
+        )
         return Answer(document=document, content_type=OPENAPI_JSON, title="API definition")
 
     def processes(self, base: str) -> Answer:
@@ -199,9 +207,28 @@ class ProcessesAPI:
             )
         if job.status == Status.FAILED:
             raise _failure(job)
+        headers = {}
+        if item_record(job) is not None:
+            headers["Link"] = f'<{base}/jobs/{job.id}/stac>; rel="{REL_ITEM}"; type="{ITEM_MEDIA_TYPE}"'
         if job.request.extra.get("response") == "raw" and len(self.engine.selected_outputs(job)) == 1:
-            return self._raw(job, {})
-        return Answer(document=self._results(base, job), title=f"Results of job {job.id}")
+            return self._raw(job, headers)
+        return Answer(document=self._results(base, job), headers=headers, title=f"Results of job {job.id}")
+
+    def stac_item(self, base: str, job_id: str) -> Answer:
+        """The results of a successful job as a STAC Item, for jobs whose process made one."""
+        job = self._job(job_id)
+        record = item_record(job) if job.status == Status.SUCCESSFUL else None
+        if record is None:
+            state = STATUS[job.status]
+            raise no_such_job(
+                job_id,
+                f"job {job_id} ({state}) has no STAC Item: only successful jobs of processes that make one do",
+            )
+        try:
+            item = linked_item(self.engine, job, record, base.rsplit("/", 1)[0], f"{base}/jobs/{job.id}/stac")
+        except OWSError as exc:
+            raise from_ows(exc) from None
+        return Answer(document=item, content_type=ITEM_MEDIA_TYPE, title=f"STAC Item of job {job.id}")
 
     def dismiss(self, base: str, job_id: str) -> Answer:
         job = self.engine.dismiss(job_id)
@@ -243,6 +270,8 @@ class ProcessesAPI:
         ]
         if job.status == Status.SUCCESSFUL:
             links.append(_link(f"{url}/results", describe.REL_RESULTS, JSON, "results"))
+            if item_record(job) is not None:
+                links.append(_link(f"{url}/stac", REL_ITEM, ITEM_MEDIA_TYPE, "results as a STAC Item"))
         info["links"] = links
         return info
 

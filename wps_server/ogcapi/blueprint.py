@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, request
@@ -18,20 +19,32 @@ from wps_server.config import Settings
 from wps_server.engine import Engine
 from wps_server.ogcapi.api import JSON, Answer, ProcessesAPI
 from wps_server.ogcapi.html import render
+from wps_server.ogcapi.pages import Pages
 from wps_server.ogcapi.problems import PROBLEM_JSON, ApiError, bad_request, no_such_job, type_for
 
 PREFIX = "/ogcapi"
 log = logging.getLogger(__name__)
 
 
-def make_blueprint(engine: Engine, settings: Settings) -> Blueprint:
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def make_blueprint(engine: Engine, settings: Settings) -> tuple[Blueprint, Callable[[], Response]]:
+    """The API's blueprint, and the view of its landing page as HTML (which ``/`` shows too)."""
     api = ProcessesAPI(engine)
-    blueprint = Blueprint("ogcapi", __name__)
+    pages = Pages(api, engine, settings)
+    # the pages' scripts, styles and Leaflet, shipped with the package (never from a CDN)
+    blueprint = Blueprint("ogcapi", __name__, static_folder=STATIC, static_url_path="/static")
 
     def base() -> str:
-        if settings.url:
-            return settings.url.rsplit("/", 1)[0] + PREFIX
-        return request.url_root.rstrip("/") + PREFIX
+        return base_url(settings)
+
+    def page(render_page: Callable[[], str]) -> Response:
+        try:
+            text = render_page()
+        except ApiError as exc:
+            return problem(exc)
+        return Response(text, 200, content_type="text/html; charset=utf-8")
 
     def answer(handler: Callable[[], Answer]) -> Response:
         try:
@@ -53,6 +66,8 @@ def make_blueprint(engine: Engine, settings: Settings) -> Blueprint:
 
     @blueprint.get("", strict_slashes=False)
     def landing() -> Response:
+        if _html_asked():
+            return page(lambda: pages.landing(base()))
         return answer(lambda: api.landing(base()))
 
     @blueprint.get("/conformance")
@@ -91,10 +106,14 @@ def make_blueprint(engine: Engine, settings: Settings) -> Blueprint:
 
     @blueprint.get("/jobs")
     def jobs() -> Response:
+        if _html_asked():
+            return page(lambda: pages.jobs(base(), request.args.to_dict(flat=False)))
         return answer(lambda: api.jobs(base(), request.args.to_dict(flat=False)))
 
     @blueprint.get("/jobs/<job_id>")
     def job(job_id: str) -> Response:
+        if _html_asked():
+            return page(lambda: pages.job(base(), job_id))
         return answer(lambda: api.job(base(), job_id))
 
     @blueprint.delete("/jobs/<job_id>")
@@ -105,7 +124,11 @@ def make_blueprint(engine: Engine, settings: Settings) -> Blueprint:
     def results(job_id: str) -> Response:
         return answer(lambda: api.results(base(), job_id))
 
-    return blueprint
+    @blueprint.get("/jobs/<job_id>/stac")
+    def stac_item(job_id: str) -> Response:
+        return answer(lambda: api.stac_item(base(), job_id))
+
+    return blueprint, lambda: page(lambda: pages.landing(base()))
 
 
 def owns(path: str) -> bool:
@@ -146,8 +169,26 @@ def internal_problem() -> Response:
     )
 
 
-def register(app: Flask, engine: Engine, settings: Settings) -> None:
-    app.register_blueprint(make_blueprint(engine, settings), url_prefix=PREFIX)
+def base_url(settings: Settings) -> str:
+    """The OGC API's base URL: from ``[server] url``, else from the request."""
+    if settings.url:
+        return settings.url.rsplit("/", 1)[0] + PREFIX
+    return request.url_root.rstrip("/") + PREFIX
+
+
+def register(app: Flask, engine: Engine, settings: Settings) -> Callable[[], Response]:
+    """Adds the OGC API and its pages under the prefix; returns the landing page's view (for ``/``)."""
+    blueprint, landing_page = make_blueprint(engine, settings)
+    app.register_blueprint(blueprint, url_prefix=PREFIX)
+    return landing_page
+
+
+def _html_asked() -> bool:
+    """HTML asked for, by ``f=html`` or the Accept header; a bad ``f`` is left to the JSON answer."""
+    try:
+        return _wants_html()
+    except ApiError:
+        return False
 
 
 def _wants_html() -> bool:

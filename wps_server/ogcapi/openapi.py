@@ -30,6 +30,30 @@ def _document(description: str, schema: str, media: str = JSON, html: bool = Tru
 
 
 SCHEMAS: dict[str, Any] = {
+    "me": {
+        "type": "object",
+        "required": ["user_id", "roles", "links"],
+        "properties": {
+            "user_id": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string"}},
+            "groups": {"type": "array", "items": {"type": "string"}},
+            "admin": {"type": "boolean"},
+            "budget": {
+                "type": "object",
+                "nullable": True,
+                "description": "the month's budget of the user or their group: limit, spent and left",
+                "properties": {
+                    "account": {"type": "string"},
+                    "currency": {"type": "string"},
+                    "monthly": {"type": "number"},
+                    "spent": {"type": "number"},
+                    "budget": {"type": "number", "description": "what is left this month"},
+                    "month": {"type": "string"},
+                },
+            },
+            "links": _ref("links"),
+        },
+    },
     "link": {
         "type": "object",
         "required": ["href"],
@@ -284,7 +308,28 @@ RESPONSES: dict[str, Any] = {
 }
 
 
-def openapi_document(title: str, base: str) -> dict[str, Any]:
+def _security(methods: frozenset[str], anonymous_discovery: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The security schemes of the sign-in methods, and each operation's requirement by its id:
+    discovery may be anonymous, the rest needs one of the schemes."""
+    schemes: dict[str, Any] = {}
+    if "basic" in methods:
+        schemes["basic"] = {"type": "http", "scheme": "basic", "description": "a user of the users file"}
+    if "oidc" in methods:
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "an OpenID Connect access token of the configured issuer",
+        }
+    signed_in: list[dict[str, list[str]]] = [{name: []} for name in schemes]
+    discovery = [*signed_in, {}] if anonymous_discovery else signed_in
+    return schemes, {"discovery": discovery, "signed_in": signed_in}
+
+
+def openapi_document(
+    title: str, base: str, methods: frozenset[str] = frozenset(), anonymous_discovery: bool = True
+) -> dict[str, Any]:
+    """The document; with sign-in ``methods``, its security schemes and the 401/403 answers."""
     f = _param("f")
     bad, missing, failed = _response("BadRequest"), _response("NotFound"), _response("ServerError")
     results = {
@@ -404,7 +449,48 @@ def openapi_document(title: str, base: str) -> dict[str, Any]:
                 "responses": {"200": results, "400": bad, "404": missing, "500": failed},
             }
         },
+        "/jobs/{jobId}/stac": {
+            "get": {
+                "operationId": "getResultItem",
+                "summary": "The results of a successful job as a STAC Item (for processes that make one)",
+                "parameters": [_param("jobId"), f],
+                "responses": {
+                    "200": {
+                        "description": "a STAC 1.1 Item; links to outputs in an object store are pre-signed",
+                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                    },
+                    "400": bad,
+                    "404": missing,
+                    "500": failed,
+                },
+            }
+        },
     }
+    paths["/me"] = {
+        "get": {
+            "operationId": "getMe",
+            "summary": "The signed-in user: roles, groups and what is left of their monthly budget",
+            "parameters": [f],
+            "responses": {"200": _document("the user", "me"), "400": bad},
+        }
+    }
+    components: dict[str, Any] = {"schemas": SCHEMAS, "parameters": PARAMETERS, "responses": RESPONSES}
+    if methods:
+        schemes, requirements = _security(methods, anonymous_discovery)
+        components["securitySchemes"] = schemes
+        open_to_all = {"getLandingPage", "getConformance", "getAPI", "getProcesses", "getProcessDescription"}
+        refused = {
+            "description": "not signed in, or not allowed",
+            "content": {PROBLEM: {"schema": _ref("exception")}},
+        }
+        for methods_of_path in paths.values():
+            for operation in methods_of_path.values():
+                discovery = operation["operationId"] in open_to_all
+                operation["security"] = requirements["discovery" if discovery else "signed_in"]
+                operation["responses"].setdefault("401", refused)
+                operation["responses"].setdefault("429", refused)
+                if not discovery:
+                    operation["responses"].setdefault("403", refused)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -415,5 +501,5 @@ def openapi_document(title: str, base: str) -> dict[str, Any]:
         },
         "servers": [{"url": base}],
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "parameters": PARAMETERS, "responses": RESPONSES},
+        "components": components,
     }
