@@ -87,6 +87,7 @@ class AuthSettings:
     process_roles: Mapping[str, frozenset[str]]
     oidc: OidcSettings | None
     max_failed_logins: int
+    max_failed_logins_per_address: int
     failed_login_window: float
 
     @property
@@ -118,6 +119,9 @@ class AuthSettings:
             process_roles=_process_roles(section.get("process_roles", "")),
             oidc=_oidc(section) if "oidc" in methods else None,
             max_failed_logins=int(section_number("auth", section, "max_failed_logins", 1, 10**6, whole=True)),
+            max_failed_logins_per_address=int(
+                section_number("auth", section, "max_failed_logins_per_address", 1, 10**6, whole=True)
+            ),
             failed_login_window=section_number("auth", section, "failed_login_window", 1, 86400 * 7),
         )
 

@@ -55,14 +55,22 @@ class Authenticator:
         offered = " or ".join(sorted({"basic": "Basic", "oidc": "Bearer"}[m] for m in self.auth.methods))
         raise AuthFailure(401, f"this server accepts {offered} credentials only")
 
-    def _check_throttle(self, key: str) -> None:
-        wait = self.throttle.retry_after(key)
+    def _check_throttle(self, key: str, client: str) -> None:
+        waits = [
+            self.throttle.retry_after(key),
+            self.throttle.retry_after(f"address|{client}", self.auth.max_failed_logins_per_address),
+        ]
+        wait = max((w for w in waits if w is not None), default=None)
         if wait is not None:
             raise AuthFailure(
                 429,
                 f"too many failed sign-ins; try again in {math.ceil(wait)} s",
                 retry_after=math.ceil(wait),
             )
+
+    def _failed(self, key: str, client: str) -> None:
+        self.throttle.failed(key)
+        self.throttle.failed(f"address|{client}")
 
     def _basic(self, credentials: str, client: str) -> User:
         try:
@@ -72,13 +80,13 @@ class Authenticator:
         if not sep or not name:
             raise AuthFailure(401, "the Basic credentials are not base64 of user:password")
         key = f"basic|{name}|{client}"
-        self._check_throttle(key)
+        self._check_throttle(key, client)
         try:
             account = self.users.account(name)
         except UsersError:
             raise AuthFailure(503, "sign-in is not possible now; the operator's log says why") from None
         if not verify_password(account, password):
-            self.throttle.failed(key)
+            self._failed(key, client)
             raise AuthFailure(
                 401, "the user name and password were not accepted (wrong, unknown or disabled)"
             )
@@ -88,7 +96,7 @@ class Authenticator:
 
     def _bearer(self, token: str, client: str, jwks: jwt.PyJWKClient, oidc: OidcSettings) -> User:
         key = f"bearer|{client}"
-        self._check_throttle(key)
+        self._check_throttle(key, client)
         try:
             signing_key = jwks.get_signing_key_from_jwt(token)
             claims = jwt.decode(
@@ -104,7 +112,7 @@ class Authenticator:
         except jwt.PyJWKClientConnectionError:
             raise AuthFailure(503, "the token issuer's keys cannot be fetched now; try again later") from None
         except (jwt.PyJWTError, AuthFailure) as exc:
-            self.throttle.failed(key)
+            self._failed(key, client)
             raise AuthFailure(401, _token_problem(exc)) from None
         self.throttle.succeeded(key)
         return user

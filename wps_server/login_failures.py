@@ -27,11 +27,12 @@ class LoginThrottle:
         self.limit = limit
         self.window = window
 
-    def retry_after(self, key: str) -> float | None:
-        """Seconds to wait before this key may try again; None when it may try now."""
+    def retry_after(self, key: str, limit: int | None = None) -> float | None:
+        """Seconds to wait before this key may try again (after ``limit`` failures, by default the
+        throttle's); None when it may try now."""
         with self.engine.connect() as db:
             row = db.execute(failures.select().where(failures.c.key == key[:300])).mappings().first()
-        if row is None or row["count"] < self.limit:
+        if row is None or row["count"] < (self.limit if limit is None else limit):
             return None
         left = row["first"] + self.window - time.time()
         return left if left > 0 else None

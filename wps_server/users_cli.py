@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from wps_server.access import audit
 from wps_server.cli_context import Context
 from wps_server.users import UsersError, UsersFile, check_name, parse_budget
 
@@ -14,8 +15,10 @@ from wps_server.users import UsersError, UsersFile, check_name, parse_budget
 def _users(obj: Context) -> UsersFile:
     from wps_server.access import AuthSettings
     from wps_server.config import ConfigError
+    from wps_server.logs import configure_logging
 
     settings = obj.settings()
+    configure_logging(settings.log_level, settings.log_format)  # the audit lines of the changes
     try:
         return UsersFile(AuthSettings.from_settings(settings).users_file)
     except ConfigError as exc:
@@ -62,6 +65,7 @@ def add(
             f"there is already a user {name}; use `users passwd` to change the password"
         )
     _run(lambda: store.add(name, _password(password_stdin), roles, groups))
+    audit("users add", "done", target=name, roles=list(roles), groups=list(groups))
     click.echo(f"user {name} added")
 
 
@@ -92,6 +96,7 @@ def disable(obj: Context, name: str, enable: bool) -> None:
     """Stop user NAME from signing in (their jobs stay)."""
     store = _users(obj)
     _run(lambda: store.change(name, disabled=not enable))
+    audit("users enable" if enable else "users disable", "done", target=name)
     click.echo(f"user {name} {'enabled' if enable else 'disabled'}")
 
 
@@ -107,6 +112,7 @@ def passwd(obj: Context, name: str, password_stdin: bool) -> None:
     if store.account(name) is None:
         raise click.ClickException(f"there is no user {name[:40]!r}; `wps-server users list` shows them")
     _run(lambda: store.change(name, password_hash=hash_password(_password(password_stdin))))
+    audit("users passwd", "done", target=name)
     click.echo(f"password of {name} changed")
 
 
@@ -135,5 +141,6 @@ def budget(
             store.change(name, budget=limit)
 
     _run(change)
+    audit("users budget", "done", target=name, group=is_group, amount=amount, currency=currency)
     what = "no monthly limit" if remove else f"{amount} {currency} a month"
     click.echo(f"{'group' if is_group else 'user'} {name}: {what}")

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from tests.auth.conftest import PASSWORDS, basic, bearer
 from tests.auth.issuer import Issuer
 from tests.wps.interfaces import CheckedClient, checked_client
 from wps_server.config import Settings
+from wps_server.login_failures import failures
 
 EXECUTE_WPS1 = "/wps?service=WPS&version=1.0.0&request=Execute&identifier=hello&DataInputs=name=x"
 ROUTES = {
@@ -188,6 +190,17 @@ def test_repeated_failures_are_answered_429_across_workers(make_auth_app: Callab
     assert other.status_code == 200
 
 
+def test_guessing_many_names_from_one_address_is_slowed_down(make_auth_app: Callable[..., Flask]) -> None:
+    web = checked_client(make_auth_app({"max_failed_logins": 10, "max_failed_logins_per_address": 3}))
+    for name in ("ann", "ben", "cat"):
+        assert web.get("/ogcapi/jobs", headers=basic(name, "a-guess-123")).status_code == 401
+    assert web.get("/ogcapi/jobs", headers=basic("alice")).status_code == 429
+    assert (
+        web.get("/ogcapi/jobs", headers=basic("alice"), environ_base={"REMOTE_ADDR": "127.0.0.7"}).status_code
+        == 200
+    )
+
+
 def test_the_issuer_keys_are_fetched_once(make_auth_app: Callable[..., Flask], issuer: Issuer) -> None:
     web = checked_client(make_auth_app())
     before = issuer.requests
@@ -206,6 +219,8 @@ def test_bad_auth_settings_are_refused(make_settings: Callable[..., Settings]) -
         ({"methods": "basic", "allow_unauthenticated_public": "yes"}, "allow_unauthenticated_public"),
         ({"methods": "basic", "process_roles": "s2p_stereo"}, "process = role"),
         ({"methods": "basic", "max_failed_logins": "0"}, "max_failed_logins"),
+        ({"methods": "basic", "max_failed_logins_per_address": "many"}, "max_failed_logins_per_address"),
+        ({"methods": "basic", "failed_login_window": "0"}, "failed_login_window"),
         ({"methods": "oidc"}, "oidc_issuer"),
         (
             {
@@ -230,6 +245,29 @@ def test_bad_auth_settings_are_refused(make_settings: Callable[..., Settings]) -
     for section, words in bad:
         with pytest.raises(ConfigError, match=words):
             AuthSettings.from_settings(make_settings(auth=section))
+
+
+def test_old_failures_are_forgotten_by_the_runners_upkeep(make_settings: Callable[..., Settings]) -> None:
+    import time
+
+    from wps_server.database import make_engine, migrate
+    from wps_server.jobs.runner import sign_in_upkeep
+    from wps_server.login_failures import LoginThrottle
+
+    settings = make_settings(auth={"methods": "basic", "failed_login_window": 1})
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    throttle = LoginThrottle(engine, 1, 1)
+    throttle.failed("basic|alice|127.0.0.1")
+    assert throttle.retry_after("basic|alice|127.0.0.1") is not None
+    [task] = sign_in_upkeep(settings, engine)
+    task.run()
+    assert throttle.retry_after("basic|alice|127.0.0.1") is not None  # still within its window
+    time.sleep(1.1)
+    task.run()
+    with engine.connect() as db:
+        assert db.execute(sa.select(sa.func.count()).select_from(failures)).scalar_one() == 0
+    assert sign_in_upkeep(make_settings(), engine) == []
 
 
 def test_no_cache_keeps_an_answer_for_another_requester(web: CheckedClient) -> None:

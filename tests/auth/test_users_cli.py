@@ -49,6 +49,9 @@ def test_add_list_disable_passwd_budget(config: Path, tmp_path: Path) -> None:
         stdin="a-long-secret\n",
     )
     assert added.returncode == 0, added.stderr
+    [audit] = [json.loads(line)["audit"] for line in added.stderr.splitlines() if '"audit"' in line]
+    assert (audit["action"], audit["user"], audit["target"]) == ("users add", "operator", "alice")
+    assert "a-long-secret" not in added.stderr
     users_file = tmp_path / "var" / "users.json"
     assert stat.S_IMODE(users_file.stat().st_mode) == 0o600
     assert "a-long-secret" not in users_file.read_text()

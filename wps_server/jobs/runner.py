@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from wps_server.budgets import budgets_for, job_spending
 from wps_server.cluster_client import SchedulerConnection
@@ -67,6 +68,18 @@ def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
     return tasks
 
 
+def sign_in_upkeep(settings: Settings, engine: Any) -> list[PeriodicTask]:
+    """When users sign in: forget failed sign-ins once their window has passed."""
+    from wps_server.access import AuthSettings
+    from wps_server.login_failures import LoginThrottle
+
+    auth = AuthSettings.from_settings(settings)
+    if not auth.enabled:
+        return []
+    throttle = LoginThrottle(engine, auth.max_failed_logins, auth.failed_login_window)
+    return [PeriodicTask("forget old failed sign-ins", auth.failed_login_window, throttle.purge)]
+
+
 class Runner:
     """Drives jobs from the store until :meth:`stop` is called."""
 
@@ -89,6 +102,7 @@ class Runner:
         self.budgets = budgets_for(settings, store.engine)
         self.timings = timings or RunnerTimings()
         self.periodic = periodic_tasks(settings) if periodic is None else list(periodic)
+        self.periodic += sign_in_upkeep(settings, store.engine)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
