@@ -293,3 +293,16 @@ def test_dismiss_works_from_the_job_page(server: Server, followed: Followed, tab
     assert tab.locator("[data-live=job]").get_attribute("data-status") == "dismissed"
     assert job_status(server, followed.job_id)["status"] == "dismissed"
     assert requests.get(f"{server.url}/outputs/{followed.job_id}/dsm.tif", timeout=30).status_code == 404
+
+
+def test_dismiss_stops_a_running_job_from_its_page(server: Server, followed: Followed, tab: Any) -> None:
+    job_id = submit(server, "s2p_stereo", s2p_inputs(server))
+    tab.goto(f"{server.url}/ogcapi/jobs/{job_id}?f=html")
+    tab.wait_for_selector("[data-live=job][data-status=running]", timeout=120_000)
+    assert tab.locator("button.dismiss").inner_text() == "Dismiss: stop it"
+    tab.on("dialog", lambda dialog: dialog.accept())
+    with tab.expect_navigation():
+        tab.click("button.dismiss")
+    assert tab.locator("[data-live=job]").get_attribute("data-status") == "dismissed"
+    assert tab.locator("button.dismiss").count() == 0
+    assert job_status(server, job_id)["status"] == "dismissed"

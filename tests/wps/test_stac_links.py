@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 from flask import Flask
 from flask.testing import FlaskClient
+from lxml import html
 
 from processes.s2p.products import dsm_statistics
 from processes.s2p.stac import stereo_item
@@ -116,6 +117,15 @@ def test_outputs_in_an_object_store_get_pre_signed_links(
     assert key == f"wps/outputs/{job_id}/dsm.tif"
     stored = s3_env.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
     assert stored == DSM.read_bytes()
+    # the job page's download links are pre-signed too; its map reads the item through the server
+    page = html.fromstring(client.get(f"/ogcapi/jobs/{job_id}?f=html").get_data())
+    downloads = {a.text: a.get("href") for a in page.cssselect("ul.downloads a")}
+    assert downloads["dsm"].startswith(f"{s3_env.endpoint}/{bucket}/wps/outputs/{job_id}/dsm.tif?")
+    assert "X-Amz-Expires=900" in downloads["dsm"]
+    layers = json.loads(page.cssselect("#map")[0].get("data-layers"))
+    assert layers == [
+        {"href": f"http://localhost/outputs/{job_id}/stac.json", "kind": "footprint", "name": "DSM footprint"}
+    ]
 
 
 def test_jobs_without_an_item_say_so(make_settings: Callable[..., Settings]) -> None:
