@@ -92,12 +92,25 @@ def samples_from_costs(costs: Iterable[Mapping[str, Any]]) -> list[JobSample]:
     return [s for s in map(sample_from_cost, costs) if s is not None]
 
 
-def refine(calibration: Calibration, samples: Iterable[JobSample], newest: int = NEWEST_JOBS) -> Calibration:
+def refine(
+    calibration: Calibration,
+    samples: Iterable[JobSample],
+    newest: int = NEWEST_JOBS,
+    *,
+    like: tuple[int, int, int] | None = None,
+) -> Calibration:
     """``calibration`` with a fit per profile and per instance type from the ``newest`` samples of each
-    (``samples`` newest first); unchanged when there are none."""
+    (``samples`` newest first); unchanged when there are none. With ``like`` (tiles, tile pixels,
+    pairs of the job to predict), a profile's fit uses only its jobs of that very work when it has some:
+    a repeated job is predicted from its own earlier runs, not from a mix of sizes."""
+    chosen = list(samples)
+    if like is not None:
+        same = [s for s in chosen if (s.work.tiles, s.work.tile_pixels, s.work.pairs) == like]
+        profiles_with_same = {s.profile for s in same}
+        chosen = [s for s in chosen if s.profile not in profiles_with_same or s in same]
     by_profile: defaultdict[str, list[JobSample]] = defaultdict(list)
     by_type: defaultdict[str, list[JobSample]] = defaultdict(list)
-    for sample in samples:
+    for sample in chosen:
         if len(by_profile[sample.profile]) < newest:
             by_profile[sample.profile].append(sample)
         if sample.instance_type and len(by_type[sample.instance_type]) < newest:

@@ -179,9 +179,12 @@ class S2PSettings:
         )
 
 
-def job_calibration(ctx: JobContext, config: S2PSettings) -> Calibration:
-    """The configured calibration refined by this server's finished ``s2p_stereo`` jobs."""
-    return refine(config.calibration, samples_from_costs(ctx.finished_costs("s2p_stereo")))
+def job_calibration(ctx: JobContext, config: S2PSettings, request: StereoRequest) -> Calibration:
+    """The configured calibration refined by this server's finished ``s2p_stereo`` jobs (on each
+    profile, by those of the same tiles and pairs as ``request`` when there are some)."""
+    grid = request_grid(request)
+    like = (grid.tiles, grid.tile_pixels, len(request.images) - 1)
+    return refine(config.calibration, samples_from_costs(ctx.finished_costs("s2p_stereo")), like=like)
 
 
 def stereo_request(inputs: ProcessInputs, config: S2PSettings) -> StereoRequest:

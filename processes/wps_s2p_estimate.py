@@ -87,7 +87,7 @@ def _estimate(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Ma
     try:
         table = estimate(
             grid.tiles,
-            job_calibration(ctx, config),
+            job_calibration(ctx, config, request),
             [config.profiles.get(str(n)) for n in names],
             inputs.one("deadline"),
             rates=rates,

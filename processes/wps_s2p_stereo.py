@@ -147,7 +147,7 @@ def _run(
     durations = expected_task_durations(grid.tile_pixels)
     tiles, pairs = grid.tiles, len(request.images) - 1
     # what an estimate made now would say: the prediction the report compares the bill with
-    calibration = job_calibration(ctx, config)
+    calibration = job_calibration(ctx, config, request)
     ctx.progress(
         1, f"S2P on {len(request.images)} images, {tiles} tiles of {grid.tile_width}x{grid.tile_height} px"
     )

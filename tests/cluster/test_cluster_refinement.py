@@ -167,3 +167,21 @@ def test_billed_share_of_a_shared_cluster_is_learnt() -> None:
     assert refined.fits["profile:shared"].billed_fraction == pytest.approx(0.5)
     wall, cost = cost_of(local, refined, 2, 4)
     assert wall == pytest.approx(60.0) and cost == pytest.approx(record["cost"])
+
+
+def test_a_repeated_job_is_predicted_from_its_own_earlier_runs() -> None:
+    """Jobs of other sizes on the profile do not blur the prediction of a job run before."""
+    aws = profile("aws")
+    slower = {"s2p_pointing_correction": 10.0, "s2p_stereo_matching": 25.0}  # per tile, on a busier day
+    costs = [
+        job_cost(aws, wall=150.0, tiles=9, stages={k: 9 * v for k, v in slower.items()}),
+        job_cost(aws, wall=30.0, tiles=1, stages=slower),
+        job_cost(aws, wall=51.3),
+    ]
+    mixed = refine(BASE, samples_from_costs(costs))
+    assert cost_of(aws, mixed, 2, 4)[0] != pytest.approx(51.3, rel=0.15)
+    alike = refine(BASE, samples_from_costs(costs), like=(4, 350 * 350, 1))
+    assert alike.fits["profile:aws"].jobs == 1 and cost_of(aws, alike, 2, 4)[0] == pytest.approx(51.3)
+    # a size never run on the profile: all of its jobs
+    other = refine(BASE, samples_from_costs(costs), like=(16, 350 * 350, 1))
+    assert other.fits["profile:aws"].jobs == 3
