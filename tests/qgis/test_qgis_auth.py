@@ -3,39 +3,19 @@ Basic: what QGIS users of the WPS plugins do when a server asks for a password."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.auth.conftest import PASSWORDS, write_users
+from tests.auth.conftest import PASSWORDS
+from tests.auth.test_owslib_auth import server
 from tests.e2e.server import Server
 from tests.qgis.runner import NO_PYQGIS, has_pyqgis, run_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not has_pyqgis(), reason=NO_PYQGIS)]
 
 CLIENT = Path(__file__).with_name("qgis_auth_client.py")
-CONFIG = """
-[server]
-processes = tests.wps.processes:test_processes
-[dask]
-workers = 1
-dashboard =
-[logging]
-format = text
-[auth]
-methods = basic
-process_roles = sleep = sleeper
-"""
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("serve-qgis-auth")
-    write_users(folder / "var" / "users.json")
-    running = Server(folder, CONFIG).start()
-    yield running
-    assert running.stop() == 0
+__all__ = ["server"]  # the signed-in server fixture of the OWSLib tests, one per module
 
 
 def test_a_qgis_authentication_configuration_signs_in(server: Server, tmp_path: Path) -> None:
