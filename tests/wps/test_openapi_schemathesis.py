@@ -52,7 +52,10 @@ def test_api_conforms_to_its_openapi_document(app: Flask) -> None:
     assert len(operations) == 11
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            fuzz(operation, mode)
+            # The HTML job list's filter form sends `status=` for "any status" (a form cannot leave a
+            # field out without JavaScript): that page takes an empty filter as none, on purpose.
+            html_list = operation.path == "/jobs" and mode == schemathesis.GenerationMode.NEGATIVE
+            fuzz(operation, mode, (checks.negative_data_rejection,) if html_list else ())
             if "{processId}" in operation.path and mode == schemathesis.GenerationMode.POSITIVE:
                 # The document's execute body is the same for every process, so a schema-valid body may
                 # lack a required input or hold a box whose lower corner exceeds its upper one: such a
