@@ -109,7 +109,10 @@ class Budgets:
 
     def reserve(self, user: User, job_id: str, amount: float, currency: str) -> Standing | None:
         """Reserve a job's predicted cost; :class:`PaymentRequired` (with the estimate and what is
-        left) when it does not fit. None when the user has no budget (nothing is reserved)."""
+        left) when it does not fit. None when the user has no budget (nothing is reserved).
+
+        A job resumed after the server stopped reserves again on top of what its earlier attempt
+        holds: that attempt's cluster ran, and its bill is not known, so its estimate stays charged."""
         limit = self.limit_for(user)
         if limit is None:
             return None
@@ -136,26 +139,34 @@ class Budgets:
                     "smaller region, fewer workers or a cheaper profile, or wait for next month",
                     "cluster",
                 )
-            db.execute(
-                charges.insert().values(
-                    job_id=job_id,
-                    account=account,
-                    month=month_of(),
-                    currency=currency,
-                    micros=wanted,
-                    final=False,
-                    created=time.time(),
+            earlier = db.execute(sa.select(charges.c.micros).where(charges.c.job_id == job_id)).scalar()
+            if earlier is None:
+                db.execute(
+                    charges.insert().values(
+                        job_id=job_id,
+                        account=account,
+                        month=month_of(),
+                        currency=currency,
+                        micros=wanted,
+                        final=False,
+                        created=time.time(),
+                    )
                 )
-            )
+            else:
+                db.execute(
+                    charges.update()
+                    .where(charges.c.job_id == job_id)
+                    .values(micros=charges.c.micros + wanted, final=False)
+                )
         return Standing(account, budget, money(spent + wanted), money(left - wanted))
 
-    def settle(self, job_id: str, amount: float) -> None:
-        """Replace a job's reservation by its measured bill."""
+    def settle(self, job_id: str, amount: float, reserved: float) -> None:
+        """Replace what this attempt of a job ``reserved`` by its measured bill ``amount``."""
         with self.engine.begin() as db:
             db.execute(
                 charges.update()
                 .where(charges.c.job_id == job_id)
-                .values(micros=to_micros(amount), final=True)
+                .values(micros=charges.c.micros - to_micros(reserved) + to_micros(amount), final=True)
             )
 
     def charged(self, job_id: str) -> tuple[Decimal, str, bool] | None:
@@ -197,8 +208,14 @@ def job_spending(budgets: Budgets | None, owner: str | None, job_id: str) -> dic
         found = budgets.standing(user)
         return found.to_json() if found is not None else None
 
-    return {
-        "reserve": lambda amount, currency: budgets.reserve(user, job_id, amount, currency),
-        "settle": lambda amount: budgets.settle(job_id, amount),
-        "standing": standing,
-    }
+    reserved: list[float] = []
+
+    def reserve(amount: float, currency: str) -> None:
+        if budgets.reserve(user, job_id, amount, currency) is not None:
+            reserved.append(amount)
+
+    def settle(amount: float) -> None:
+        if reserved:
+            budgets.settle(job_id, amount, reserved.pop())
+
+    return {"reserve": reserve, "settle": settle, "standing": standing}

@@ -18,6 +18,7 @@ from wps_server.ogcapi.problems import PROBLEM_JSON, ApiError, type_for
 
 _DISCOVERY_OPERATIONS = {"getcapabilities", "describeprocess"}
 _DISCOVERY_PATHS = {"/", "/ogcapi", "/ogcapi/", "/ogcapi/conformance", "/ogcapi/api", "/ogcapi/processes"}
+_STATIC_PREFIX = "/ogcapi/static/"
 
 
 class _NotSignedIn(OWSError):
@@ -26,12 +27,14 @@ class _NotSignedIn(OWSError):
 
 def is_discovery() -> bool:
     """Whether the request only discovers the service: capabilities, descriptions, landing pages,
-    conformance, the API definition."""
+    conformance, the API definition, and the pages' shipped style sheets, scripts and map library."""
     if request.method not in {"GET", "HEAD", "POST"}:
         return False
     path = request.path
     if request.method != "POST" and (
-        path in _DISCOVERY_PATHS or (path.startswith("/ogcapi/processes/") and path.count("/") == 3)
+        path in _DISCOVERY_PATHS
+        or (path.startswith("/ogcapi/processes/") and path.count("/") == 3)
+        or path.startswith(_STATIC_PREFIX)
     ):
         return True
     if path != "/wps":

@@ -24,7 +24,7 @@ from tests.jobs.cluster_processes import cluster_processes
 from tests.wps import processes as wps_processes
 from tests.wps.interfaces import CheckedClient, checked_client
 from wps_server.access import User
-from wps_server.budgets import Budgets
+from wps_server.budgets import Budgets, job_spending
 from wps_server.config import Settings
 from wps_server.database import make_engine, migrate
 from wps_server.errors import PaymentRequired
@@ -192,6 +192,29 @@ def test_concurrent_reservations_cannot_overspend(database_url: str, tmp_path: P
     assert sorted(outcomes) == ["refused"] * 5 + ["reserved"] * 3
     standing = budgets.standing(alice)
     assert standing is not None and standing.spent == Decimal("9.00") and standing.left == Decimal("1.00")
+    engine.dispose()
+
+
+def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    users = UsersFile(tmp_path / "users.json")
+    users.add("alice", "a-long-secret", (), ())
+    users.change("alice", budget=parse_budget("10", "EUR"))
+    budgets = Budgets(engine, users)
+    alice = User("alice")
+    job_id = "00000000-0000-4000-8000-00000000abcd"
+    first = job_spending(budgets, "alice", job_id)
+    first["reserve"](3.0, "EUR")  # the server is killed here: this attempt is never settled
+    resumed = job_spending(budgets, "alice", job_id)
+    resumed["reserve"](4.0, "EUR")
+    assert budgets.charged(job_id) == (Decimal("7.00"), "EUR", False)
+    with pytest.raises(PaymentRequired, match="estimated at 4.00 EUR but 3.00 EUR is left"):
+        job_spending(budgets, "alice", job_id)["reserve"](4.0, "EUR")
+    resumed["settle"](2.5)
+    assert budgets.charged(job_id) == (Decimal("5.50"), "EUR", True)
+    standing = budgets.standing(alice)
+    assert standing is not None and standing.spent == Decimal("5.50") and standing.left == Decimal("4.50")
     engine.dispose()
 
 
