@@ -19,7 +19,14 @@ from wps_server.budgets import Budgets, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.errors import AccessDenied, InvalidParameterValue, NoApplicableCode, ServerBusy, quoted
+from wps_server.errors import (
+    AccessDenied,
+    InvalidParameterValue,
+    NoApplicableCode,
+    PaymentRequired,
+    ServerBusy,
+    quoted,
+)
 from wps_server.execution import ADMIN_MARK, RunContext, acting_owner, dismiss_job, run_job, server_storage
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
@@ -119,6 +126,39 @@ class Engine:
                     "DescribeProcess lists the profiles you may use",
                     "cluster",
                 )
+        self._check_affordable(user, process, request)
+
+    def _check_affordable(self, user: User, process: Process, request: Execute) -> None:
+        """Refuse (402) at submission a job on a priced profile when its owner's budget has nothing left
+        or is kept in another currency; the job's own estimate is reserved when its cluster starts."""
+        if self.budgets is None or self.clusters is None:
+            return
+        if process.input("cluster") is None:
+            return
+        named = next((s.value for s in request.inputs if s.identifier == "cluster" and s.value), None)
+        profiles = self.clusters.profiles
+        if named is not None and named not in profiles.names():
+            return  # the process names the unknown profile with the ones it knows
+        profile = profiles.get(named)
+        standing = self.budgets.standing(user) if profile.price is not None else None
+        if profile.price is None or standing is None:
+            return
+        if profile.price.currency != standing.budget.currency:
+            message = (
+                f"the cluster profile {profile.name} is priced in {profile.price.currency} but the budget "
+                f"of {standing.account} is in {standing.budget.currency}: choose a profile priced in "
+                f"{standing.budget.currency}"
+            )
+        elif standing.left <= 0:
+            message = (
+                f"nothing is left of the monthly budget of {standing.account} ({standing.budget.amount} "
+                f"{standing.budget.currency}, {standing.spent} spent) for the priced profile "
+                f"{profile.name}: choose an unpriced profile, or wait for next month"
+            )
+        else:
+            return
+        audit("execute", "refused", process_id=process.identifier, reason="budget")
+        raise PaymentRequired(message, "cluster")
 
     def submit(self, process: Process, request: Execute) -> Job:
         """Queue an asynchronous job for the runner; the request must have been checked."""

@@ -112,6 +112,39 @@ def test_a_job_that_does_not_fit_is_refused_with_402(web: CheckedClient) -> None
     assert run(web, "bob", {"tasks": 1, "seconds": 0.1, "cluster": "metered"}).status_code == 200  # type: ignore[attr-defined]
 
 
+def test_an_asynchronous_job_is_refused_at_submission_when_nothing_is_left(
+    web: CheckedClient, tmp_path: Path
+) -> None:
+    UsersFile(tmp_path / "var" / "users.json").change("alice", budget=parse_budget("1", "EUR"))
+    assert run(web, "alice", {"tasks": 1, "seconds": 0.1, "cluster": "metered"}).status_code == 200  # type: ignore[attr-defined]
+    before = len(web.get("/ogcapi/jobs", headers=basic("alice")).get_json()["jobs"])
+    queued = web.post(
+        "/ogcapi/processes/cluster_sleep/execution",
+        json={"inputs": {"tasks": 1, "seconds": 0.1, "cluster": "metered"}},
+        headers=basic("alice") | {"Prefer": "respond-async"},
+    )
+    assert queued.status_code == 402, queued.get_data(as_text=True)
+    assert (
+        "nothing is left of the monthly budget of user:alice (1 EUR, 1.00 spent)"
+        in queued.get_json()["detail"]
+    )
+    wps = web.get(
+        "/wps?service=WPS&version=1.0.0&request=Execute&identifier=cluster_sleep&storeExecuteResponse=true"
+        "&status=true&DataInputs=tasks=1;seconds=0.1;cluster=metered",
+        headers=basic("alice"),
+    )
+    assert wps.status_code == 402 and b'locator="cluster"' in wps.get_data()
+    assert len(web.get("/ogcapi/jobs", headers=basic("alice")).get_json()["jobs"]) == before
+    # an unpriced profile still runs, and the same request from bob (no budget) is queued
+    assert run(web, "alice", {"tasks": 1, "seconds": 0.1, "cluster": "local"}).status_code == 200  # type: ignore[attr-defined]
+    accepted = web.post(
+        "/ogcapi/processes/cluster_sleep/execution",
+        json={"inputs": {"tasks": 1, "seconds": 0.1, "cluster": "metered"}},
+        headers=basic("bob") | {"Prefer": "respond-async"},
+    )
+    assert accepted.status_code == 201, accepted.get_data(as_text=True)
+
+
 def test_a_job_sees_its_owners_budget_after_its_bill(web: CheckedClient) -> None:
     done = web.post(
         "/ogcapi/processes/cluster_spin/execution",
@@ -195,7 +228,9 @@ def test_concurrent_reservations_cannot_overspend(database_url: str, tmp_path: P
     engine.dispose()
 
 
-def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(database_url: str, tmp_path: Path) -> None:
+def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(
+    database_url: str, tmp_path: Path
+) -> None:
     engine = make_engine(database_url)
     migrate(engine)
     users = UsersFile(tmp_path / "users.json")
@@ -209,7 +244,7 @@ def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(database_url
     resumed = job_spending(budgets, "alice", job_id)
     resumed["reserve"](4.0, "EUR")
     assert budgets.charged(job_id) == (Decimal("7.00"), "EUR", False)
-    with pytest.raises(PaymentRequired, match="estimated at 4.00 EUR but 3.00 EUR is left"):
+    with pytest.raises(PaymentRequired, match=r"estimated at 4\.00 EUR but 3\.00 EUR is left"):
         job_spending(budgets, "alice", job_id)["reserve"](4.0, "EUR")
     resumed["settle"](2.5)
     assert budgets.charged(job_id) == (Decimal("5.50"), "EUR", True)
