@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -23,6 +23,9 @@ from rasterio.enums import Resampling
 from .graph import StereoResult
 from .inputs import StereoRequest
 from .s2p_state import s2p_version
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PLY_TYPES = {
     "f4": "float",
@@ -187,8 +190,22 @@ def write_quicklook(
     job_id: str | None = None,
     made: datetime | None = None,
 ) -> Path:
-    """PNG preview: hillshade over a colour ramp, holes in a colour of their own (in the legend, with
-    their share), a colour bar in metres, a scale bar, the job and the date it was made."""
+    """The DSM's :func:`quicklook_figure` as a PNG file."""
+    fig = quicklook_figure(dsm, max_side=max_side, job_id=job_id, made=made)
+    tmp = _temp_sibling(destination)
+    try:
+        fig.savefig(tmp, format="png")
+        tmp.replace(destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return destination
+
+
+def quicklook_figure(
+    dsm: Path, *, max_side: int = 1024, job_id: str | None = None, made: datetime | None = None
+) -> Figure:
+    """Preview: hillshade over a colour ramp, holes in a colour of their own (in the legend, with their
+    share), a colour bar in metres, a scale bar, the job and the date it was made."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -252,13 +269,7 @@ def write_quicklook(
         )
     else:
         ax.text(0.5, 0.5, "no valid height", ha="center", va="center", transform=ax.transAxes)
-    tmp = _temp_sibling(destination)
-    try:
-        fig.savefig(tmp, format="png")
-        tmp.replace(destination)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return destination
+    return fig
 
 
 # --------------------------------------------------------------------------- report

@@ -3,6 +3,7 @@ area outside the region (no-data touching the grid's border)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import rasterio
 from matplotlib.image import imread
 from rasterio.transform import from_origin
 
-from processes.s2p.products import NO_DATA_COLOUR, write_quicklook
+from processes.s2p.products import NO_DATA_COLOUR, quicklook_figure, write_quicklook
 
 
 def _dsm(path: Path, holes: bool) -> Path:
@@ -38,3 +39,18 @@ def test_holes_have_a_colour_of_their_own(tmp_path: Path) -> None:
     # the picture holds the legend's swatch in both; the holes add to it in the first only
     assert _hole_pixels(with_holes) > _hole_pixels(without) + 100
     assert _hole_pixels(without) > 0
+
+
+def test_the_picture_names_its_job_date_scale_and_share_of_holes(tmp_path: Path) -> None:
+    made = datetime(2026, 12, 5, 21, 7, tzinfo=UTC)
+    fig = quicklook_figure(_dsm(tmp_path / "a.tif", True), job_id="5f0c-job", made=made)
+    ax = fig.axes[0]
+    assert fig.get_suptitle() == "S2P digital surface model, job 5f0c-job"
+    assert ax.get_title() == "EPSG:32740, 0.5 m per pixel shown, made 2026-12-05 21:07 UTC"
+    # 401 holes among the 200 x 170 pixels of the region (the 30 columns outside it are not holes)
+    legend = ax.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == ["no height found: 1.2 % of the area"]
+    assert fig.axes[1].get_ylabel() == "height (m)"
+    texts = [child.txt_label.get_text() for child in ax.artists if hasattr(child, "txt_label")]
+    assert texts == ["20 m"]
