@@ -57,13 +57,22 @@ class _CostWatch:
     """Stops the job once the bill of its running cluster reaches its cap (checked every 0.2 s)."""
 
     def __init__(
-        self, profile: ClusterProfile, workers: int, cap: float, stop: Callable[[str], None]
+        self,
+        profile: ClusterProfile,
+        workers: int,
+        cap: float,
+        stop: Callable[[str], None],
+        requested: float,
     ) -> None:
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(profile, workers, cap, stop), daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, args=(profile, workers, cap, stop, requested), daemon=True
+        )
 
-    def _watch(self, profile: ClusterProfile, workers: int, cap: float, stop: Callable[[str], None]) -> None:
-        started = time.monotonic()
+    def _watch(
+        self, profile: ClusterProfile, workers: int, cap: float, stop: Callable[[str], None], started: float
+    ) -> None:
+        """The bill runs from when the cluster was requested (its start-up is billed too)."""
         while not self._done.wait(0.2):
             bill = running_bill(profile, workers, time.monotonic() - started)
             if bill >= cap:
@@ -151,6 +160,7 @@ class JobClusters:
         spending = spending or Spending()
         reserved = self._reserve(profile, workers, tasks, seconds_per_task, spending)
         events = JobEventLog()
+        requested = time.monotonic()
         try:
             with open_cluster(
                 profile,
@@ -163,7 +173,7 @@ class JobClusters:
                 cancelled=cancelled,
             ) as client:
                 if reserved and spending.max_cost is not None and spending.stop is not None:
-                    with _CostWatch(profile, workers, spending.max_cost, spending.stop):
+                    with _CostWatch(profile, workers, spending.max_cost, spending.stop, requested):
                         yield client
                 else:
                     yield client

@@ -52,6 +52,12 @@ profiles:
     price: {amount: 3600, currency: EUR, as_of: "2026-11-01"}
     billing: {granularity_seconds: 1}
     startup_seconds: 0
+  triple:
+    kind: local
+    max_workers: 1
+    options: {processes: false, threads_per_worker: 1}
+    price: {amount: 3.0, currency: EUR, as_of: "2026-11-01"}
+    billing: {granularity_seconds: 3600}
   dollars:
     kind: local
     max_workers: 1
@@ -188,6 +194,10 @@ def test_a_cap_reached_mid_job_stops_it_and_closes_its_cluster(web: CheckedClien
     assert jobs[0]["usage"]["cpu"]["unit"] == "cpu-seconds" and jobs[0]["usage"]["duration"]["value"] > 0
     me = web.get("/ogcapi/me", headers=basic("alice")).get_json()
     assert me["budget"]["spent"] == pytest.approx(jobs[0]["costs"], abs=0.01)
+    engine = web.application.extensions["wps"].engine
+    assert engine.clusters.registry.records() == []  # the job's cluster is closed, not left running
+    bill = engine.store.cost(jobs[0]["jobID"])
+    assert bill is not None and bill["tasks"] < 400  # stopped before its tasks were done
 
 
 def test_an_estimate_above_the_cap_is_refused_before_the_start(web: CheckedClient) -> None:
@@ -226,6 +236,28 @@ def test_concurrent_reservations_cannot_overspend(database_url: str, tmp_path: P
     standing = budgets.standing(alice)
     assert standing is not None and standing.spent == Decimal("9.00") and standing.left == Decimal("1.00")
     engine.dispose()
+
+
+def test_parallel_requests_cannot_overspend_together(web: CheckedClient, tmp_path: Path) -> None:
+    # each job is estimated (and billed) at 3 EUR: of 8 requests at once, 3 fit in 10 EUR (its tasks
+    # are its own: Dask would run tasks of one key once for all the jobs that submit it)
+    UsersFile(tmp_path / "var" / "users.json").change("alice", budget=parse_budget("10", "EUR"))
+    start = threading.Barrier(8)
+    codes: list[int] = []
+
+    def submit() -> None:
+        client = checked_client(web.application)
+        start.wait()
+        codes.append(run(client, "alice", {"tasks": 1, "seconds": 0.1, "cluster": "triple"}).status_code)  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200] * 3 + [402] * 5
+    me = web.get("/ogcapi/me", headers=basic("alice")).get_json()
+    assert (me["budget"]["spent"], me["budget"]["budget"]) == (9.0, 1.0)
 
 
 def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(

@@ -19,7 +19,7 @@ def _nap(seconds: float) -> float:
 def _cluster_sleep(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
     tasks, seconds = inputs.one("tasks"), inputs.one("seconds")
     with ctx.cluster(inputs.one("cluster"), tasks, seconds, task_durations={"nap": seconds}) as client:
-        futures = [client.submit(_nap, seconds, key=f"nap-{i}") for i in range(tasks)]
+        futures = [client.submit(_nap, seconds, key=f"nap-{ctx.job_id}-{i}") for i in range(tasks)]
         return {"slept": sum(client.gather(futures))}
 
 
@@ -33,7 +33,7 @@ def _cluster_spin(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
         for i in range(tasks):
             if ctx.cancelled():
                 break
-            done += client.submit(_nap, seconds, key=f"spin-{i}").result()
+            done += client.submit(_nap, seconds, key=f"spin-{ctx.job_id}-{i}").result()
     return {"slept": done, "budget": json.dumps(ctx.budget())}
 
 
