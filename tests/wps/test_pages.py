@@ -13,7 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html
 
+from tests.jobs.cluster_processes import cluster_processes
+from wps_server.app import create_app
 from wps_server.config import ConfigError
+from wps_server.database import make_engine, migrate
 from wps_server.ogcapi.pages import StageCount, stage_counts
 
 HTML = {"Accept": "text/html"}
@@ -160,3 +163,31 @@ def test_bad_page_settings_are_refused(
 def test_a_base_map_is_a_setting(make_app: Callable[..., Flask]) -> None:
     app = make_app(pages={"basemap_url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png"})
     assert app.test_client().get("/ogcapi/jobs?f=html").status_code == 200
+
+
+def test_a_queued_job_page_names_the_cluster_profile_it_asked_for(
+    make_settings: Callable[..., Any], tmp_path: Any
+) -> None:
+    profiles = tmp_path / "clusters.yaml"
+    profiles.write_text(
+        "version: 1\ndefault: small\nprofiles:\n  small: {kind: local, max_workers: 1}\n"
+        "  big: {kind: local, max_workers: 2}\n"
+    )
+    settings = make_settings(cluster={"profiles_file": str(profiles)})
+    migrate(make_engine(settings.database_url))
+    client = create_app(settings, cluster_processes(settings)).test_client()
+    seen = {}
+    for named in ("big", None):
+        inputs = {"tasks": 1, "seconds": 0.1} | ({"cluster": named} if named else {})
+        queued = client.post(
+            "/ogcapi/processes/cluster_sleep/execution",
+            json={"inputs": inputs},
+            headers={"Prefer": "respond-async"},
+        )
+        assert queued.status_code == 201, queued.get_data(as_text=True)
+        facts = page(client, queued.headers["Location"].removeprefix("http://localhost")).cssselect(
+            "dl.facts"
+        )[0]
+        labels = [dt.text for dt in facts.cssselect("dt")]
+        seen[named] = facts.cssselect("dd")[labels.index("Cluster profile")].text_content()
+    assert seen == {"big": "big", None: "small"}

@@ -226,7 +226,7 @@ class Pages:
             if isinstance(report.get("cost"), dict)
             else None,
             stages=report.get("stages") if isinstance(report.get("stages"), dict) else None,
-            cluster=report.get("cluster") if isinstance(report.get("cluster"), dict) else None,
+            profile=self._profile(job),
             workers=[w for w in (cost or {}).get("workers", []) if isinstance(w, dict)],
             downloads=downloads,
             pictures=pictures,
@@ -234,6 +234,18 @@ class Pages:
             stac_href=next((link["href"] for link in info["links"] if link["rel"] == "item"), None),
             error=job.error.text if job.error else None,
         )
+
+    def _profile(self, job: Job) -> str | None:
+        """The cluster profile the job asked for (the default one when its process takes a ``cluster``
+        input and the request named none): shown while it runs, before its bill names it."""
+        named = next((s.value for s in job.request.inputs if s.identifier == "cluster" and s.value), None)
+        if named is not None:
+            return str(named)
+        process = self.engine.process(job.process_id)
+        clusters = self.engine.clusters
+        if process is None or process.input("cluster") is None or clusters is None:
+            return None
+        return clusters.profiles.default
 
     def _outputs(self, base: str, job: Job) -> tuple[list[dict[str, Any]], list[str], list[dict[str, str]]]:
         """Download links of every stored output, the pictures among them and the map's layers."""
