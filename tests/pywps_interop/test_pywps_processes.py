@@ -193,7 +193,8 @@ def test_descriptions_agree_with_stock_pywps_and_validate(servers: dict[str, str
     assert literal["inputs"]["rank"]["schema"] == {"type": "integer", "minimum": 1}
     assert literal["inputs"]["ratio"]["schema"]["oneOf"][1] == {
         "type": "number",
-        "exclusiveMinimum": -1.5,
+        "minimum": -1.5,
+        "exclusiveMinimum": True,
         "maximum": 1.5,
     }
     boxes = requests.get(f"{ogcapi}/bounding_boxes", timeout=30).json()
