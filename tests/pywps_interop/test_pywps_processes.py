@@ -204,6 +204,13 @@ def test_a_process_error_shows_its_message_and_a_crash_names_the_process(servers
         assert "The reservoir level is below the intake: choose another date" in failed.errors[0].text, name
         crashed = wps.execute("failing", [("how", "crash")], mode=SYNC)
         assert not crashed.isSucceded() and "secret" not in crashed.errors[0].text, name
+    # an error of pywps.exceptions is a crash too, in stock PyWPS as here: only ProcessError shows its text
+    stock, ours = (
+        wps.execute("failing", [("how", "pywps-exception")], mode=SYNC) for wps in both(servers).values()
+    )
+    assert [e.code for e in (*stock.errors, *ours.errors)] == ["NoApplicableCode"] * 2
+    assert "archive" not in stock.errors[0].text + ours.errors[0].text
+    assert "process failing" in ours.errors[0].text
     crashed = both(servers)["ours"].execute(
         "failing", [("how", "crash")], output=[("never", False)], mode=ASYNC
     )
