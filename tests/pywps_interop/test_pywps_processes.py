@@ -1,5 +1,6 @@
 """The PyWPS suite run in stock PyWPS and on this server (a real ``wps-server serve``), through
-OWSLib, with the same outputs; descriptions checked against the OGC schemas in every dialect."""
+OWSLib, with the same outputs; descriptions checked against the OGC schemas in every dialect; inputs
+by reference checked by this server (PyWPS fetches nothing) and mistyped literals refused."""
 
 from __future__ import annotations
 
