@@ -206,7 +206,9 @@ def _input(put: Any, where: str) -> InputDefinition:
         return BoundingBoxInput(
             put.identifier, title, crss, dimensions=int(put.dimensions or 2), **occurs, **_common(put)
         )
-    raise ConfigError(f"{where}: input {put!r} is not a PyWPS LiteralInput, ComplexInput or BoundingBoxInput")
+    raise ConfigError(
+        f"{where}: input {_name(put)} is not a PyWPS LiteralInput, ComplexInput or BoundingBoxInput"
+    )
 
 
 def _output(put: Any, where: str) -> OutputDefinition:
@@ -219,8 +221,14 @@ def _output(put: Any, where: str) -> OutputDefinition:
     if isinstance(put, pywps.BoundingBoxOutput):
         return BoundingBoxOutput(put.identifier, title, tuple(put.crss or ("EPSG:4326",)), **_common(put))
     raise ConfigError(
-        f"{where}: output {put!r} is not a PyWPS LiteralOutput, ComplexOutput or BoundingBoxOutput"
+        f"{where}: output {_name(put)} is not a PyWPS LiteralOutput, ComplexOutput or BoundingBoxOutput"
     )
+
+
+def _name(put: Any) -> str:
+    """An input's or output's identifier, or what it is when it has none."""
+    identifier = getattr(put, "identifier", None)
+    return str(identifier) if identifier else f"{type(put).__name__} object"
 
 
 # -- running -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pywps import Process
+from pywps import LiteralOutput, Process
 
 from tests.pywps_interop.suite import Progress
 
@@ -18,3 +18,10 @@ def text() -> str:
 def clashing() -> list[Process]:
     """A process whose identifier the suite already uses."""
     return [Progress()]
+
+
+def output_as_input() -> list[Process]:
+    """A process given an output where an input belongs."""
+    return [
+        Process(lambda request, response: response, "odd", "Odd", inputs=[LiteralOutput("level", "Level")])
+    ]

@@ -26,6 +26,7 @@ from pywps import (
 )
 from pywps.app.Common import Metadata
 from pywps.app.exceptions import ProcessError
+from pywps.exceptions import InvalidParameterValue
 from pywps.inout.literaltypes import AllowedValue
 from pywps.validator.allowed_value import RANGECLOSURETYPE
 
@@ -236,7 +237,7 @@ class Failing(Process):
             self._handler,
             identifier="failing",
             title="Fails as asked",
-            inputs=[LiteralInput("how", "How", allowed_values=["process-error", "crash"])],
+            inputs=[LiteralInput("how", "How", allowed_values=["process-error", "pywps-exception", "crash"])],
             outputs=[LiteralOutput("never", "Never set")],
             store_supported=True,
             status_supported=True,
@@ -246,6 +247,8 @@ class Failing(Process):
     def _handler(request: Any, response: Any) -> Any:
         if request.inputs["how"][0].data == "process-error":
             raise ProcessError("The reservoir level is below the intake: choose another date")
+        if request.inputs["how"][0].data == "pywps-exception":
+            raise InvalidParameterValue("The archive ends before this date", "how")
         raise RuntimeError("secret internal detail /srv/private/key")
 
 

@@ -1,6 +1,7 @@
 """The PyWPS suite described by this server (in process, no HTTP): WPS 1.0.0 and 2.0.0 documents valid
 against the OGC schemas, and OGC API - Processes descriptions valid against the server's OpenAPI
-document, with what the PyWPS definitions say."""
+document and their schemas against OpenAPI 3.0's (tests/ogcapi_schema.py), with what the PyWPS
+definitions say."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lxml import etree
 from openapi_spec_validator import validate
 from pywps import configuration as pywps_configuration
 
+from tests.ogcapi_schema import assert_schemas_valid
 from tests.xsd import assert_valid
 from wps_server.app import create_app
 from wps_server.config import Settings
@@ -67,6 +69,7 @@ def test_ogcapi_descriptions_validate_against_the_openapi_document(client: Flask
     for summary in client.get("/ogcapi/processes").get_json()["processes"]:
         described = client.get(f"/ogcapi/processes/{summary['id']}").get_json()
         jsonschema.validate(described, schema)
+        assert_schemas_valid(described)
     literal = client.get("/ogcapi/processes/literal_types").get_json()
     assert literal["inputs"]["moment"]["schema"] == {"type": "string", "format": "date-time"}
     assert literal["inputs"]["flag"]["schema"] == {"type": "boolean", "default": False}

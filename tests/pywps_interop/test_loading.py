@@ -48,6 +48,10 @@ def test_ours_and_pywps_processes_load_side_by_side(make_settings: Callable[...,
         ("tests.pywps_interop.suite:nothing_here", "has no attribute nothing_here"),
         ("tests.pywps_interop.bad_entries:numbers", "returned a int, which is neither"),
         ("tests.pywps_interop.bad_entries:text", "returned a str, not a list of processes"),
+        (
+            "tests.pywps_interop.bad_entries:output_as_input",
+            "PyWPS process odd: input level is not a PyWPS LiteralInput, ComplexInput or BoundingBoxInput",
+        ),
     ],
 )
 def test_an_entry_that_cannot_be_used_is_named(

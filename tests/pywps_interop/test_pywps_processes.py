@@ -1,122 +1,30 @@
 """The PyWPS suite run in stock PyWPS and on this server (a real ``wps-server serve``), through
-OWSLib, with the same outputs; descriptions checked against the OGC schemas in every dialect."""
+OWSLib, with the same outputs; descriptions checked against the OGC schemas in every dialect; inputs
+by reference checked by this server (PyWPS fetches nothing) and mistyped literals refused."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 import requests
 from lxml import etree
-from owslib.wps import ASYNC, SYNC, BoundingBoxDataInput, ComplexDataInput, WebProcessingService
+from owslib.wps import ASYNC, SYNC, BoundingBoxDataInput, ComplexDataInput
 
-from tests.e2e.server import Server
-from tests.pywps_interop.stock import StockPyWPS
+from tests.pywps_interop.served import LITERALS, REFERENCE_LIMIT, Files, both, run_both
 from tests.pywps_interop.suite import PIXEL
 from tests.xsd import assert_valid
 
 pytestmark = pytest.mark.slow
-
-CONFIG = """
-[server]
-processes = tests.pywps_interop.suite:processes
-[inputs]
-data_roots = {data}
-allowed_hosts = 127.0.0.1
-private_hosts = 127.0.0.1
-[dask]
-workers = 1
-dashboard =
-[logging]
-format = text
-"""
-LITERALS = [
-    ("count", "15"),
-    ("ratio", "1.5"),
-    ("day", "2026-09-20"),
-    ("clock", "12:30:00"),
-    ("moment", "2026-09-20T12:00:00"),
-    ("link", "https://example.org/catalogue?id=7"),
-    ("zoom", "0.25"),
-    ("heading", "370"),
-    ("size", "0"),
-    ("rank", "3"),
-    ("tags", "first"),
-    ("tags", "second"),
-]
-
-
-class Files:
-    """A folder served over HTTP on loopback: what inputs and outputs by URL point at."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Files]:
-    folder = tmp_path_factory.mktemp("files")
-    (folder / "notes.txt").write_text("notes served over HTTP\n")
-    (folder / "table.json").write_text('{"rows": [1, 2, 3]}')
-    (folder / "pixel.png").write_bytes(PIXEL)
-    served = Files(folder)
-    yield served
-    served.httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory, files: Files) -> Iterator[dict[str, str]]:
-    stock = StockPyWPS(
-        tmp_path_factory.mktemp("stock"), "tests.pywps_interop.suite:processes", [files.folder]
-    )
-    stock.start()
-    ours = Server(tmp_path_factory.mktemp("ours"), CONFIG.format(data=files.folder)).start()
-    try:
-        yield {"stock": f"{stock.url}/wps", "ours": f"{ours.url}/wps"}
-    finally:
-        stock.stop()
-        assert ours.stop() == 0
-
-
-def both(servers: dict[str, str]) -> dict[str, WebProcessingService]:
-    return {name: WebProcessingService(url, skip_caps=True) for name, url in servers.items()}
-
-
-def xml_text(text: str | bytes) -> str:
-    """XML compared by content: parsed without blank text, exclusive canonical form."""
-    root = etree.fromstring(text, etree.XMLParser(remove_blank_text=True))
-    return etree.tostring(root, method="c14n", exclusive=True).decode()
-
-
-def outputs(execution: Any) -> dict[str, Any]:
-    """Each output as comparable data: literals and inline content as text, references downloaded."""
-    found: dict[str, Any] = {}
-    for output in execution.processOutputs:
-        if output.reference:
-            body = requests.get(output.reference, timeout=30)
-            assert body.ok, output.reference
-            found[output.identifier] = ("reference", output.mimeType, body.content)
-        elif output.dataType == "BoundingBoxData":
-            box = output.data[0]
-            found[output.identifier] = (box.minx, box.miny, box.maxx, box.maxy, box.crs.getcodeurn())
-        elif output.dataType == "ComplexData" and "xml" in (output.mimeType or ""):
-            found[output.identifier] = ("xml", output.mimeType, xml_text(output.data[0]))
-        else:
-            found[output.identifier] = (output.dataType, output.mimeType, output.data)
-    return found
-
 
 XS_NAMES = {"float": "double"}  # PyWPS names its float XML Schema's float; this server says double
 
@@ -131,23 +39,6 @@ def _default(put: Any) -> Any:
     if hasattr(value, "mimeType"):
         return (value.mimeType, value.encoding or None, value.schema or None)
     return None if value is None else str(value).lower()
-
-
-def run_both(
-    servers: dict[str, str], identifier: str, inputs: list[Any], output: Any = None, mode: str = SYNC
-) -> dict[str, Any]:
-    results = {}
-    for name, wps in both(servers).items():
-        execution = wps.execute(identifier, inputs, output=output, mode=mode)
-        assert execution.status == ("ProcessAccepted" if mode == ASYNC else "ProcessSucceeded"), name
-        seen = []
-        while not execution.isComplete():
-            time.sleep(0.3)
-            execution.checkStatus(sleepSecs=0)
-            seen.append(execution.percentCompleted)
-        assert execution.isSucceded(), (name, [e.text for e in execution.errors])
-        results[name] = (outputs(execution), seen)
-    return results
 
 
 def test_descriptions_agree_with_stock_pywps_and_validate(servers: dict[str, str]) -> None:
@@ -193,7 +84,8 @@ def test_descriptions_agree_with_stock_pywps_and_validate(servers: dict[str, str
     assert literal["inputs"]["rank"]["schema"] == {"type": "integer", "minimum": 1}
     assert literal["inputs"]["ratio"]["schema"]["oneOf"][1] == {
         "type": "number",
-        "exclusiveMinimum": -1.5,
+        "minimum": -1.5,
+        "exclusiveMinimum": True,
         "maximum": 1.5,
     }
     boxes = requests.get(f"{ogcapi}/bounding_boxes", timeout=30).json()
@@ -313,6 +205,13 @@ def test_a_process_error_shows_its_message_and_a_crash_names_the_process(servers
         assert "The reservoir level is below the intake: choose another date" in failed.errors[0].text, name
         crashed = wps.execute("failing", [("how", "crash")], mode=SYNC)
         assert not crashed.isSucceded() and "secret" not in crashed.errors[0].text, name
+    # an error of pywps.exceptions is a crash too, in stock PyWPS as here: only ProcessError shows its text
+    stock, ours = (
+        wps.execute("failing", [("how", "pywps-exception")], mode=SYNC) for wps in both(servers).values()
+    )
+    assert [e.code for e in (*stock.errors, *ours.errors)] == ["NoApplicableCode"] * 2
+    assert "archive" not in stock.errors[0].text + ours.errors[0].text
+    assert "process failing" in ours.errors[0].text
     crashed = both(servers)["ours"].execute(
         "failing", [("how", "crash")], output=[("never", False)], mode=ASYNC
     )
@@ -331,3 +230,121 @@ def test_bad_literal_is_refused_before_the_job_starts(servers: dict[str, str]) -
     )
     assert answer.status_code == 400
     assert b'locator="count"' in answer.content and b"in steps of 5" in answer.content
+
+
+class Recorder:
+    """A loopback HTTP server that answers every GET with ``size`` bytes and records each request."""
+
+    def __init__(self, size: int) -> None:
+        hits: list[tuple[str, str]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append((self.command, self.path))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the client may stop reading at the length
+                    self.wfile.write(b"x" * size)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.hits = hits
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    served = Recorder(REFERENCE_LIMIT + 1)
+    yield served
+    served.httpd.shutdown()
+
+
+EXECUTE_REFERENCE = """<wps:Execute service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0"
+ xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:xlink="http://www.w3.org/1999/xlink">
+<ows:Identifier>complex_inputs</ows:Identifier><wps:DataInputs><wps:Input>
+<ows:Identifier>document</ows:Identifier><wps:Reference xlink:href="{href}" mimeType="text/plain"/>
+</wps:Input></wps:DataInputs></wps:Execute>"""
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "words", "requests_seen"),
+    [
+        ("outside", "InvalidParameterValue", "outside the folders this server may read", 0),
+        ("host", "InvalidParameterValue", "host localhost is not among the hosts", 0),
+        # this server's own download, stopped at the Content-Length; PyWPS fetching would be another
+        ("large_url", "FileSizeExceeded", "over the limit ([inputs] max_reference_size)", 1),
+        ("large_file", "FileSizeExceeded", "over the limit ([inputs] max_reference_size)", 0),
+    ],
+)
+def test_a_reference_is_checked_by_this_server_and_never_fetched_by_pywps(
+    servers: dict[str, str],
+    files: Files,
+    recorder: Recorder,
+    tmp_path: Path,
+    where: str,
+    code: str,
+    words: str,
+    requests_seen: int,
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not in a data root\n")
+    large = files.folder / "large.txt"
+    large.write_bytes(b"x" * (REFERENCE_LIMIT + 1))
+    href = {
+        "outside": outside.as_uri(),
+        "host": f"http://localhost:{recorder.port}/notes.txt",
+        "large_url": f"http://127.0.0.1:{recorder.port}/large.txt",
+        "large_file": large.as_uri(),
+    }[where]
+    answer = requests.post(servers["ours"], data=EXECUTE_REFERENCE.format(href=href), timeout=60)
+    assert_valid(answer.content)
+    root = etree.fromstring(answer.content)
+    (exception,) = root.iter("{http://www.opengis.net/ows/1.1}Exception")
+    text = "".join(exception.itertext())
+    assert (exception.get("exceptionCode"), exception.get("locator")) == (code, "document"), text
+    assert words in text, text
+    assert b"ProcessSucceeded" not in answer.content
+    assert len(recorder.hits) == requests_seen, recorder.hits
+
+
+def _execute_literals(identifier: str, literals: list[tuple[str, str]]) -> str:
+    given = "".join(
+        f"<wps:Input><ows:Identifier>{name}</ows:Identifier><wps:Data><wps:LiteralData>{escape(text)}"
+        "</wps:LiteralData></wps:Data></wps:Input>"
+        for name, text in literals
+    )
+    return (
+        '<wps:Execute service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0" '
+        f'xmlns:ows="http://www.opengis.net/ows/1.1"><ows:Identifier>{identifier}</ows:Identifier>'
+        f"<wps:DataInputs>{given}</wps:DataInputs></wps:Execute>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("identifier", "name", "text", "output", "coerced"),
+    [
+        ("literal_types", "flag", "yes", "flag_out", "True"),
+        ("progress", "steps", "1.5", "done", "1"),
+        ("literal_types", "rank", "0", "ranked", "0"),
+    ],
+)
+def test_a_mistyped_literal_is_refused_where_stock_pywps_coerces_it(
+    servers: dict[str, str], identifier: str, name: str, text: str, output: str, coerced: str
+) -> None:
+    others = [(k, v) for k, v in LITERALS if k != name] if identifier == "literal_types" else [("delay", "0")]
+    body = _execute_literals(identifier, [*others, (name, text)])
+    stock = etree.fromstring(requests.post(servers["stock"], data=body, timeout=60).content)
+    found = stock.xpath(
+        f"//wps:Output[ows:Identifier='{output}']//wps:LiteralData/text()",
+        namespaces={"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1"},
+    )
+    assert found == [coerced], etree.tostring(stock)
+    ours = requests.post(servers["ours"], data=body, timeout=60)
+    assert ours.status_code == 400, ours.text
+    assert_valid(ours.content)
+    assert f'locator="{name}"'.encode() in ours.content and text.encode() in ours.content

@@ -19,6 +19,7 @@ from s2p_testdata import PAIR_DIR
 
 from processes import shipped_processes
 from processes.s2p_wpsio import S2PSettings
+from tests.ogcapi_schema import assert_schemas_valid
 from tests.xsd import assert_valid
 from wps_server.app import create_app
 from wps_server.config import ConfigError, Settings
@@ -279,6 +280,7 @@ def test_described_with_every_input(app: Flask) -> None:
     ]
     outputs = root.xpath("//Output/ows:Identifier/text()", namespaces={"ows": OWS})
     assert outputs == ["dsm", "point_cloud", "quicklook", "report", "stac", "log"]
+    assert_schemas_valid(app.test_client().get("/ogcapi/processes/s2p_stereo").get_json())
 
 
 EXAMPLE_PROFILES = Path(__file__).parents[2] / "cluster" / "clusters.example.yaml"

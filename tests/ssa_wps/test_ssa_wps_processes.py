@@ -12,6 +12,7 @@ from lxml import etree
 from openapi_spec_validator import validate
 
 from processes import shipped_processes
+from tests.ogcapi_schema import assert_schemas_valid
 from tests.ssa_wps.conftest import SSAApp
 from tests.ssa_wps.wps import NS
 from wps_server.config import ConfigError, Settings
@@ -113,6 +114,7 @@ def test_capabilities_and_descriptions_in_every_dialect(ssa: SSAApp) -> None:
     for identifier in EXPECTED_PROCESSES:
         described = ssa.client.get(f"/ogcapi/processes/{identifier}?f=json").get_json()
         assert set(described["inputs"]) >= NAMED_INPUTS[identifier]
+        assert_schemas_valid(described)
     formats = ssa.client.get("/ogcapi/processes/ssa_predict_passes?f=json").get_json()["outputs"]["result"]
     assert "application/geo+json" in json.dumps(formats)
 

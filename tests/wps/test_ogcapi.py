@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from tests.ogcapi_schema import assert_schemas_valid
 from tests.wps.interfaces import EXPECTED_PROCESSES, poll, running_jobs
 
 EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
@@ -49,6 +50,7 @@ def test_processes_and_descriptions_come_from_the_definitions(client: FlaskClien
     for identifier in EXPECTED_PROCESSES:
         described = client.get(f"/ogcapi/processes/{identifier}").get_json()
         assert described["id"] == identifier and described["outputs"]
+        assert_schemas_valid(described)
     echo = client.get("/ogcapi/processes/echo").get_json()
     assert echo["jobControlOptions"] == ["sync-execute", "async-execute", "dismiss"]
     assert echo["inputs"]["count"]["schema"] == {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -348,7 +349,14 @@ def _failure(job: Job) -> ApiError:
     return from_ows(exc)
 
 
+_SPACED_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:")
+
+
 def _typed_literal(text: str, data_type: str | None) -> Any:
+    """A stored literal output as JSON has it: numbers, booleans, and date-times in ISO 8601 (a PyWPS
+    output keeps Python's ``2026-09-20 12:00:00``, as PyWPS writes it in WPS 1.0.0)."""
+    if data_type == "dateTime" and _SPACED_DATE_TIME.match(text):
+        return text.replace(" ", "T", 1)
     try:
         if data_type in {"integer", "nonNegativeInteger", "positiveInteger"}:
             return int(text)

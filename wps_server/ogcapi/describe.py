@@ -95,13 +95,16 @@ def metadata(links: tuple[MetadataLink, ...]) -> list[dict[str, str]]:
 
 
 def _range_schema(schema: dict[str, Any], bounds: ValueRange) -> dict[str, Any]:
+    """The schema bounded as OpenAPI 3.0 has it: an open end is its bound with a boolean exclusive flag."""
     bounded = dict(schema)
     if bounds.minimum is not None:
-        key = "exclusiveMinimum" if bounds.closure in {"open", "open-closed"} else "minimum"
-        bounded[key] = bounds.minimum
+        bounded["minimum"] = bounds.minimum
+        if bounds.closure in {"open", "open-closed"}:
+            bounded["exclusiveMinimum"] = True
     if bounds.maximum is not None:
-        key = "exclusiveMaximum" if bounds.closure in {"open", "closed-open"} else "maximum"
-        bounded[key] = bounds.maximum
+        bounded["maximum"] = bounds.maximum
+        if bounds.closure in {"open", "closed-open"}:
+            bounded["exclusiveMaximum"] = True
     if bounds.spacing and bounds.minimum in {0, None}:
         bounded["multipleOf"] = bounds.spacing
     return bounded
