@@ -15,8 +15,16 @@ PACKAGES = (
 )
 
 
+#: this project's packages, whose source a worker must share exactly (a version number is not bumped
+#: by every change, an image built from an older checkout would pass on it alone)
+SOURCE_PACKAGES = ("wps_server", "processes", "cluster")
+#: compiled tools S2P runs in its steps (its ``bin`` folder beside the package, or the PATH)
+S2P_TOOLS = ("homography", "mgm_multi", "plambda", "remove_small_cc", "morsi")
+
+
 def installed_software() -> dict[str, str]:
-    """Versions of Python (major.minor), this project, S2P, Dask, distributed and GDAL in this process.
+    """Versions of Python (major.minor), this project, S2P, Dask, distributed and GDAL in this process,
+    a digest of this project's source (``space-wps-source``) and whether S2P's tools are there.
 
     A package that is not installed, or whose module cannot be found, reads ``absent``; GDAL is the
     library rasterio reads with (``gdal``) and the command-line tools S2P calls (``gdal-tools``).
@@ -35,6 +43,8 @@ def installed_software() -> dict[str, str]:
         except (importlib.metadata.PackageNotFoundError, ImportError, ValueError):
             version, spec = "absent", None
         found[name] = version if spec is not None else "absent"
+    found["space-wps-source"] = source_digest(SOURCE_PACKAGES)
+    found["s2p-tools"] = s2p_tools()
     try:
         import rasterio
 
@@ -51,3 +61,43 @@ def installed_software() -> dict[str, str]:
         except (OSError, subprocess.SubprocessError):
             pass
     return found
+
+
+def source_digest(packages: tuple[str, ...]) -> str:
+    """The first 12 hex digits of a SHA-256 over the Python files of ``packages`` (paths and contents);
+    ``absent`` when one of them cannot be found."""
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for package in packages:
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            return "absent"
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def s2p_tools() -> str:
+    """``ok`` when S2P's compiled tools can be run, else which are missing (``absent``: no S2P)."""
+    import importlib.util
+    import os
+    import shutil
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("s2p")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        return "absent"
+    beside = Path(spec.origin).parent.parent / "bin"  # where S2P puts them, and adds to its PATH
+    missing = [t for t in S2P_TOOLS if not os.access(beside / t, os.X_OK) and shutil.which(t) is None]
+    return f"missing {', '.join(missing)}" if missing else "ok"

@@ -4,6 +4,7 @@ the comparison, and a shared `scheduler` profile whose worker runs from such an 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from cluster.errors import WorkerSoftwareError
 from cluster.lifecycle import open_cluster
 from cluster.profiles import parse_profile
 from cluster.worker_software import differences, server_software
+from tests.e2e.server import REPO
 from tests.engines.worker_envs import WorkerEnvs
 
 PROBE = "import json, pickle, sys; print(json.dumps(pickle.load(sys.stdin.buffer)()))"
@@ -39,13 +41,53 @@ def test_a_python_without_the_project_reports_it_absent_and_the_rest_as_the_serv
     )
     found = json.loads(answer.stdout)
     server = dict(server_software())
+    ours = {"space-wps", "space-wps-source"}
     assert server["space-wps"] != "absent" and found["space-wps"] == "absent"
-    assert {k: v for k, v in found.items() if k != "space-wps"} == {
-        k: v for k, v in server.items() if k != "space-wps"
+    assert found["space-wps-source"] == "absent" and server["s2p-tools"] == "ok"
+    assert {k: v for k, v in found.items() if k not in ours} == {
+        k: v for k, v in server.items() if k not in ours
     }
     assert differences(server, {"tcp://w:1": found}) == {
-        "tcp://w:1": [f"space-wps: worker has absent, server has {server['space-wps']}"]
+        "tcp://w:1": [
+            f"space-wps: worker has absent, server has {server['space-wps']}",
+            f"space-wps-source: worker has absent, server has {server['space-wps-source']}",
+        ]
     }
+
+
+def _probe_with(path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The probe run by the server's Python with ``path`` first on its import path."""
+    answer = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(path)!r}); {PROBE}"],
+        input=cloudpickle.dumps(software_probe.installed_software),
+        capture_output=True,
+        cwd=path,
+        env=env,
+        check=True,
+    )
+    found: dict[str, str] = json.loads(answer.stdout)
+    return found
+
+
+def test_a_worker_with_other_source_of_the_same_version_differs(tmp_path: Path) -> None:
+    for package in software_probe.SOURCE_PACKAGES:
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    server = dict(server_software())
+    assert _probe_with(tmp_path)["space-wps-source"] == server["space-wps-source"]
+    changed = tmp_path / "cluster" / "cost.py"
+    changed.write_text(changed.read_text() + "\n# an older or newer checkout\n")
+    worker = _probe_with(tmp_path)
+    assert worker["space-wps"] == server["space-wps"]  # the version alone does not tell them apart
+    assert differences(server, {"tcp://w:1": worker})["tcp://w:1"] == [
+        f"space-wps-source: worker has {worker['space-wps-source']}, server has {server['space-wps-source']}"
+    ]
+
+
+def test_a_worker_without_s2ps_tools_says_which_are_missing(tmp_path: Path) -> None:
+    (tmp_path / "s2p").mkdir()
+    (tmp_path / "s2p" / "__init__.py").write_text("")  # S2P's Python without its compiled tools
+    found = _probe_with(tmp_path, env={"PATH": "/nonexistent"})
+    assert found["s2p-tools"] == "missing " + ", ".join(software_probe.S2P_TOOLS)
 
 
 def test_differences_name_each_package_and_skip_workers_that_left() -> None:
