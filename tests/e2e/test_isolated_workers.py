@@ -8,6 +8,7 @@ DSM; a dismissed job leaves no object behind; the SSA pass screening runs there 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,20 +22,20 @@ from typing import Any
 import distributed
 import pytest
 import requests
-from owslib.wps import ASYNC, ComplexDataInput, WebProcessingService
+from owslib.wps import ASYNC, SYNC, ComplexDataInput, WebProcessingService
 
 from processes.s2p.evaluation import compare_dsms
 from processes.wps_s2p_stereo import PRODUCT_FILES
 from tests.e2e.server import REPO, Server, free_port
+from tests.engines.required import require_engine
+from tests.jobs.client import submit, wait
 from tests.s3server import S3Server
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
-    ),
-]
+pytestmark = pytest.mark.slow
 PAIR = Path(__file__).parents[1] / "data" / "s2p" / "pair"
+SNAPSHOT = (
+    Path(__file__).parents[1] / "data" / "ssa" / "gpconf" / "alpha5" / "alpha5-A-last-30-days-snapshot.tle"
+)
 IMAGE = "image/tiff; application=geotiff"
 CONFIG = """
 [server]
@@ -48,6 +49,8 @@ dashboard =
 storage = s3://{bucket}/wps
 [cluster]
 profiles_file = {profiles}
+[ssa]
+pass_chunk_size = 64
 [logging]
 format = text
 """
@@ -101,6 +104,7 @@ class IsolatedCluster:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The server's folder: data_dir and the data root, both hidden from the workers."""
+    require_engine(os.geteuid() == 0 and shutil.which("unshare") is not None, "needs root and unshare(1)")
     path = tmp_path_factory.mktemp("isolated")
     shutil.copytree(PAIR, path / "data" / "pair")
     return path
@@ -277,3 +281,39 @@ def test_pass_screening_runs_on_the_isolated_workers(cluster: IsolatedCluster) -
     with distributed.Client(cluster.address) as client:
         remote = predict_passes(records, site, day, options, client=client, chunk_size=10)
     assert remote == local and local
+
+
+def _screened_chunks(cluster: IsolatedCluster) -> int:
+    """How many pass screening chunks the isolated cluster's scheduler has seen computed, ever."""
+
+    def count(dask_scheduler: Any) -> int:
+        prefixes = dask_scheduler.task_prefixes.values()
+        return sum(p.state_counts["memory"] for p in prefixes if "screen_chunk" in p.name)
+
+    with distributed.Client(cluster.address) as client:
+        return int(client.run_on_scheduler(count))
+
+
+def test_a_pass_screening_job_with_cluster_isolated_runs_there(
+    server: Server, cluster: IsolatedCluster
+) -> None:
+    """``ssa_predict_passes`` with ``cluster=isolated``, through the server: every chunk is computed by
+    the isolated cluster, and the passes are those of the server's own cluster."""
+    wps = WebProcessingService(f"{server.url}/wps", skip_caps=True)
+    ingest = wps.execute(
+        "ssa_ingest", [("messages", ComplexDataInput(SNAPSHOT.read_text(), "text/plain"))], mode=SYNC
+    )
+    assert ingest.isSucceded(), [e.text for e in ingest.errors]
+    request = "site=50.6166,7.1296,300;min_elevation=20;start=2026-09-21T00:00:00Z;end=2026-09-22T00:00:00Z"
+    passes: dict[str, list[Any]] = {}
+    chunks: dict[str, int] = {}
+    screened: dict[str, int] = {}
+    for where in ("", ";cluster=isolated"):
+        before = _screened_chunks(cluster)
+        final, _ = wait(server, submit(server, "ssa_predict_passes", request + where, "result;summary"), 300)
+        assert final.state == "ProcessSucceeded", final
+        passes[where] = json.loads(final.outputs["result"])
+        chunks[where] = json.loads(final.outputs["summary"])["chunks"]
+        screened[where] = _screened_chunks(cluster) - before
+    assert len(passes[";cluster=isolated"]) > 100 and passes[";cluster=isolated"] == passes[""]
+    assert screened == {"": 0, ";cluster=isolated": chunks[";cluster=isolated"]} and chunks[""] > 1
