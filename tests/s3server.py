@@ -9,15 +9,20 @@ implement less of S3 than moto does. moto answers S3 and IAM over HTTP on 127.0.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
@@ -123,6 +128,89 @@ class S3Server:
         """Every key of ``bucket`` under ``prefix``."""
         pages = self.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """One request that went through a :class:`NoBatchDeleteProxy`, and the status it got."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int
+
+
+#: What GCS's XML API answers to a multi-object delete (its wording).
+_NOT_IMPLEMENTED = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NotImplemented</Code><Message>A header or query "
+    b"you provided requested a function that is not implemented.</Message><Details>POST ?delete is not "
+    b"implemented for objects.</Details></Error>"
+)
+#: Headers of one hop only: not forwarded (``Expect`` is not part of an S3 request's signature).
+_HOP = {"connection", "keep-alive", "expect", "transfer-encoding", "content-length"}
+
+
+class NoBatchDeleteProxy:
+    """An HTTP server on 127.0.0.1 in front of an S3 endpoint, which forwards every request as it came
+    (its Host header too, so signatures still match) except multi-object deletes (``POST ?delete``),
+    answered 501 NotImplemented as by a store that has none (GCS's XML API). ``requests`` records
+    what went through."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream).netloc
+        self.requests: list[Forwarded] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query, keep_blank_values=True)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                length: str | None = None
+                if self.command == "POST" and "delete" in query:
+                    status, answer, reply = 501, [("Content-Type", "application/xml")], _NOT_IMPLEMENTED
+                else:
+                    connection = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                    try:
+                        connection.request(self.command, self.path, body=body, headers=headers)
+                        response = connection.getresponse()
+                        status, reply = response.status, response.read()
+                        answer = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP]
+                        length = response.getheader("Content-Length")
+                    finally:
+                        connection.close()
+                proxy.requests.append(Forwarded(self.command, parts.path, query, dict(headers), status))
+                self.send_response(status)
+                for name, value in answer:
+                    self.send_header(name, value)
+                # a HEAD answer tells the object's length, with no body
+                self.send_header("Content-Length", str(length if self.command == "HEAD" else len(reply)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> NoBatchDeleteProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _policy(actions: list[str], resources: list[str]) -> str:

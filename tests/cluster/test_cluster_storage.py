@@ -19,7 +19,7 @@ from pywps.tests import client_for
 
 from cluster.storage import JobStorage, LocalFolder, ObjectStore, StorageError, export_gdal_s3_environment
 from tests.e2e.server import free_port
-from tests.s3server import S3Server
+from tests.s3server import NoBatchDeleteProxy, S3Server
 from wps_server.cli import main
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.config import Settings, load_settings
@@ -70,6 +70,39 @@ def test_gdal_reads_windows_where_the_storage_keeps_them(storage: JobStorage) ->
         window = ((300, 340), (500, 560))
         assert remote.shape == (1024, 1024)
         assert (remote.read(1, window=window) == local.read(1, window=window)).all()
+
+
+def test_a_store_without_multi_object_delete_and_checksums_is_used_as_it_is(
+    s3_env: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Through a proxy that answers multi-object deletes 501 NotImplemented (as GCS's XML API does),
+    deletion falls back to one request per object; no upload carries the checksums that boto3 adds
+    by default and that several S3-compatible stores refuse."""
+    bucket = s3_env.bucket()
+    source = tmp_path / "tile.bin"
+    source.write_bytes(b"\x07" * 3000)
+    with NoBatchDeleteProxy(s3_env.endpoint) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        store = ObjectStore(bucket, "wps")
+        store.check()
+        for name in ("one", "two", "three"):
+            store.put_bytes(name.encode(), f"jobs/a/{name}.txt")
+        assert store.put_file(source, "jobs/a/tile.bin") == 3000
+        store.put_bytes(b"other job", "jobs/b/keep.txt")
+        assert store.read_bytes("jobs/a/one.txt") == b"one" and store.size("jobs/a/tile.bin") == 3000
+        assert store.get_file("jobs/a/tile.bin", tmp_path / "back.bin") == 3000
+        assert store.delete("jobs/a") == 4
+        assert store.keys("jobs/a") == [] and store.keys("jobs/b") == ["jobs/b/keep.txt"]
+    batches = [r for r in proxy.requests if r.method == "POST" and "delete" in r.query]
+    assert [r.status for r in batches] == [501]
+    job = f"/{bucket}/wps/jobs/a/"
+    singles = sorted(r.path for r in proxy.requests if r.method == "DELETE" and r.path.startswith(job))
+    assert singles == [f"{job}{n}" for n in ("one.txt", "three.txt", "tile.bin", "two.txt")]
+    uploads = [r for r in proxy.requests if r.method == "PUT"]
+    assert len(uploads) >= 6  # the probe, four objects, the other job's
+    assert not [
+        h for r in uploads for h in r.headers if h.lower().startswith(("x-amz-checksum", "x-amz-sdk-"))
+    ]
 
 
 def _refusal(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, case: str) -> tuple[ObjectStore, str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cluster.lifecycle import build_cluster
 from cluster.profiles import ProfileRegistry
@@ -55,6 +56,26 @@ async def test_ec2(example: ProfileRegistry, no_network: list[object]) -> None:
     assert cluster.worker_options["worker_options"] == {"nthreads": 4}
     assert cluster.scheduler_options["scheduler_options"] == {"idle_timeout": "30 minutes"}
     assert cluster.security is not None  # temporary TLS credentials, made locally
+    # the user data the machines boot with: log in to the image's registry, then run the image
+    image = example.get("aws").options["docker_image"]
+    options = cluster.worker_options
+    user_data = cluster.render_cloud_init(
+        image=image,
+        command="dask-worker",
+        docker_args="",
+        extra_bootstrap=options["extra_bootstrap"],
+        gpu_instance=False,
+        bootstrap=True,
+        auto_shutdown=True,
+        env_vars={},
+    )
+    commands = [str(c) for c in yaml.safe_load(user_data)["runcmd"]]
+    login = next(i for i, c in enumerate(commands) if "docker login" in c)
+    run = next(i for i, c in enumerate(commands) if c.startswith("docker run"))
+    installed = commands.index("systemctl start docker")
+    assert installed < login < run and image in commands[run]
+    assert f'--password-stdin "$(echo {image} | cut -d/ -f1)"' in commands[login]
+    assert cluster.scheduler_options["extra_bootstrap"] == options["extra_bootstrap"]
     assert no_network == []
 
 

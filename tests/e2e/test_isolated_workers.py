@@ -8,6 +8,7 @@ DSM; a dismissed job leaves no object behind; the SSA pass screening runs there 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,19 +22,20 @@ from typing import Any
 import distributed
 import pytest
 import requests
-from owslib.wps import ASYNC, ComplexDataInput, WebProcessingService
+from owslib.wps import ASYNC, SYNC, ComplexDataInput, WebProcessingService
 
 from processes.s2p.evaluation import compare_dsms
+from processes.wps_s2p_stereo import PRODUCT_FILES
 from tests.e2e.server import REPO, Server, free_port
+from tests.engines.required import require_engine
+from tests.jobs.client import submit, wait
 from tests.s3server import S3Server
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
-    ),
-]
+pytestmark = pytest.mark.slow
 PAIR = Path(__file__).parents[1] / "data" / "s2p" / "pair"
+SNAPSHOT = (
+    Path(__file__).parents[1] / "data" / "ssa" / "gpconf" / "alpha5" / "alpha5-A-last-30-days-snapshot.tle"
+)
 IMAGE = "image/tiff; application=geotiff"
 CONFIG = """
 [server]
@@ -47,6 +49,8 @@ dashboard =
 storage = s3://{bucket}/wps
 [cluster]
 profiles_file = {profiles}
+[ssa]
+pass_chunk_size = 64
 [logging]
 format = text
 """
@@ -100,6 +104,7 @@ class IsolatedCluster:
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The server's folder: data_dir and the data root, both hidden from the workers."""
+    require_engine(os.geteuid() == 0 and shutil.which("unshare") is not None, "needs root and unshare(1)")
     path = tmp_path_factory.mktemp("isolated")
     shutil.copytree(PAIR, path / "data" / "pair")
     return path
@@ -159,17 +164,35 @@ def _job_id(execution: Any) -> str:
     return str(execution.statusLocation.rstrip("/").rsplit("/", 1)[-1])
 
 
+def _step_processes(s3_server: S3Server, bucket: str, job_id: str) -> set[int]:
+    """The processes that ran the job's steps so far, from the attempt records they left in the store
+    (named ``<host>-<pid>-<time>``)."""
+    records = s3_server.objects(bucket, f"wps/jobs/{job_id}/s2p/markers/attempts/")
+    return {int(key.rsplit("/", 1)[-1].rsplit("-", 2)[1]) for key in records}
+
+
+def _assert_isolated(pids: set[int], cluster: IsolatedCluster) -> None:
+    """``pids`` are worker processes of the isolated cluster, in a mount namespace not this one's."""
+    with distributed.Client(cluster.address) as client:
+        workers = set(client.run(os.getpid).values())
+    assert pids and pids <= workers, (pids, workers)
+    ours = os.readlink("/proc/self/ns/mnt")
+    assert all(os.readlink(f"/proc/{pid}/ns/mnt") != ours for pid in pids)
+
+
 def test_s2p_resumed_from_the_stores_markers_gives_the_reference_dsm(
-    server: Server, s3_server: S3Server, bucket: str, tmp_path: Path
+    server: Server, s3_server: S3Server, bucket: str, cluster: IsolatedCluster, tmp_path: Path
 ) -> None:
     """The runner is SIGKILLed while the tiles are matched, and its local copy of the job is removed
     too (as if it came back on another machine): the restarted runner finds the finished steps by the
-    markers in the object store, skips them, and the DSM passes s2p's acceptance."""
+    markers in the object store, skips them, and the DSM passes s2p's acceptance. Every step ran on
+    the isolated workers, and every product is an object of the store."""
     wps = WebProcessingService(f"{server.url}/wps")
+    products = ("dsm", "point_cloud", "quicklook", "report")
     execution = wps.execute(
         "s2p_stereo",
         _inputs(server, "150,150,700,700", 300),
-        output=[("dsm", True), ("report", True)],
+        output=[(name, True) for name in products],
         mode=ASYNC,
     )
     job_id = _job_id(execution)
@@ -180,24 +203,32 @@ def test_s2p_resumed_from_the_stores_markers_gives_the_reference_dsm(
         execution.checkStatus(sleepSecs=0)
     markers = [k for k in s3_server.objects(bucket, f"wps/jobs/{job_id}/s2p/markers/") if k.endswith(".json")]
     assert markers, "finished steps leave their markers in the store"
+    before_the_kill = _step_processes(s3_server, bucket, job_id)
     (runner,) = [p for p in server.descendants() if "wps_server.cli runner" in " ".join(p.cmdline())]
     runner.kill()
     shutil.rmtree(server.folder / "var" / "jobs" / job_id)
+    after_the_kill: set[int] = set()
     while not execution.isComplete():
         assert time.monotonic() < deadline
         time.sleep(1)
+        after_the_kill |= _step_processes(s3_server, bucket, job_id)  # until the job's folder goes
         execution.checkStatus(sleepSecs=0)
     assert execution.isSucceded(), [e.text for e in execution.errors]
     references = {o.identifier: o.reference for o in execution.processOutputs}
     report = requests.get(references["report"], timeout=60).json()
     assert report["tasks"]["skipped_as_finished"] >= len(markers) >= 8, report["tasks"]
     assert report["storage"]["url"] == f"s3://{bucket}/wps/jobs/{job_id}/s2p"
+    # the isolated cluster did the work, before and after the kill (the server's own has 1 worker)
+    assert report["cluster"]["scheduler"] == cluster.address and report["cluster"]["workers"] == 2
+    _assert_isolated(before_the_kill | after_the_kill, cluster)
     dsm = tmp_path / "dsm.tif"
     dsm.write_bytes(requests.get(references["dsm"], timeout=60).content)
     assert compare_dsms(dsm, PAIR / "expected_dsm.tif").acceptable
     # the outputs are objects of the store (served by the server); the job's folder went with the job
     outputs = s3_server.objects(bucket, f"wps/outputs/{job_id}/")
-    assert f"wps/outputs/{job_id}/dsm.tif" in outputs
+    for name in products:
+        assert references[name].endswith(f"/outputs/{job_id}/{PRODUCT_FILES[name]}"), references[name]
+        assert f"wps/outputs/{job_id}/{PRODUCT_FILES[name]}" in outputs, (name, outputs)
     assert s3_server.objects(bucket, f"wps/jobs/{job_id}/") == []
 
 
@@ -214,6 +245,7 @@ def test_a_dismissed_job_leaves_no_object_behind(
         assert time.monotonic() < deadline and not execution.isComplete(), execution.statusMessage
         time.sleep(0.2)
         execution.checkStatus(sleepSecs=0)
+    _assert_isolated(_step_processes(s3_server, bucket, job_id), cluster)  # it ran there until now
     answer = requests.get(
         f"{server.url}/wps",
         params={"service": "WPS", "version": "2.0.0", "request": "Dismiss", "JobID": job_id},
@@ -249,3 +281,39 @@ def test_pass_screening_runs_on_the_isolated_workers(cluster: IsolatedCluster) -
     with distributed.Client(cluster.address) as client:
         remote = predict_passes(records, site, day, options, client=client, chunk_size=10)
     assert remote == local and local
+
+
+def _screened_chunks(cluster: IsolatedCluster) -> int:
+    """How many pass screening chunks the isolated cluster's scheduler has seen computed, ever."""
+
+    def count(dask_scheduler: Any) -> int:
+        prefixes = dask_scheduler.task_prefixes.values()
+        return sum(p.state_counts["memory"] for p in prefixes if "screen_chunk" in p.name)
+
+    with distributed.Client(cluster.address) as client:
+        return int(client.run_on_scheduler(count))
+
+
+def test_a_pass_screening_job_with_cluster_isolated_runs_there(
+    server: Server, cluster: IsolatedCluster
+) -> None:
+    """``ssa_predict_passes`` with ``cluster=isolated``, through the server: every chunk is computed by
+    the isolated cluster, and the passes are those of the server's own cluster."""
+    wps = WebProcessingService(f"{server.url}/wps", skip_caps=True)
+    ingest = wps.execute(
+        "ssa_ingest", [("messages", ComplexDataInput(SNAPSHOT.read_text(), "text/plain"))], mode=SYNC
+    )
+    assert ingest.isSucceded(), [e.text for e in ingest.errors]
+    request = "site=50.6166,7.1296,300;min_elevation=20;start=2026-09-21T00:00:00Z;end=2026-09-22T00:00:00Z"
+    passes: dict[str, list[Any]] = {}
+    chunks: dict[str, int] = {}
+    screened: dict[str, int] = {}
+    for where in ("", ";cluster=isolated"):
+        before = _screened_chunks(cluster)
+        final, _ = wait(server, submit(server, "ssa_predict_passes", request + where, "result;summary"), 300)
+        assert final.state == "ProcessSucceeded", final
+        passes[where] = json.loads(final.outputs["result"])
+        chunks[where] = json.loads(final.outputs["summary"])["chunks"]
+        screened[where] = _screened_chunks(cluster) - before
+    assert len(passes[";cluster=isolated"]) > 100 and passes[";cluster=isolated"] == passes[""]
+    assert screened == {"": 0, ";cluster=isolated": chunks[";cluster=isolated"]} and chunks[""] > 1

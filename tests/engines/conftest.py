@@ -9,21 +9,20 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engines import slurm, sshd
+from tests.engines.required import require_engine
 from tests.engines.worker_envs import WorkerEnvs, make_worker_envs
 
 
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sshd.SSHServer]:
-    if not sshd.available():
-        pytest.skip(sshd.MISSING)
+    require_engine(sshd.available(), sshd.MISSING)
     with sshd.running_sshd(tmp_path_factory.mktemp("sshd")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[slurm.SlurmCluster]:
-    if not slurm.available():
-        pytest.skip(slurm.MISSING)
+    require_engine(slurm.available(), slurm.MISSING)
     with slurm.running_slurm(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster
 

@@ -17,14 +17,14 @@ import pytest
 
 from cluster.cloud_tags import DEPLOYMENT_TAG, JOB_TAG, OWNER_TAG
 from tests.engines import ec2
+from tests.engines.required import require_engine
 
 GONE = ("shutting-down", "terminated")
 
 
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not ec2.available():
-        pytest.skip(ec2.MISSING)
+    require_engine(ec2.available(), ec2.MISSING)
     return ec2.run_in_network_namespace(tmp_path_factory.mktemp("ec2") / "facts.json")
 
 
