@@ -231,6 +231,41 @@ def test_dismissal_and_retention_remove_the_jobs_objects(
     assert s3_env.objects(bucket) == []
 
 
+def test_dismissal_and_retention_empty_a_profiles_own_storage_too(
+    s3_env: S3Server, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A job on a profile with ``storage:`` keeps its folder there (the workers' store, not the
+    server's): dismissing it, and the retention sweep, remove its objects there too."""
+    lab = s3_env.bucket("lab")
+    profiles = tmp_path / "clusters.yaml"
+    profiles.write_text(
+        f"profiles:\n  local: {{kind: local, max_workers: 1}}\n  lab: {{kind: local, storage: 's3://{lab}/wps'}}\n"
+    )
+    settings = make_settings(cluster={"profiles_file": str(profiles)}, jobs={"retention_days": 0})
+    client = client_for(_app(settings))
+    ids = []
+    for _ in range(2):
+        answer = client.get(
+            "/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo&DataInputs=document=x"
+            "@mimeType=text/plain&ResponseDocument=copy@asReference=true"
+        )
+        href = etree.fromstring(answer.get_data()).xpath("//wps:Reference/@href", namespaces=NS)[0]
+        ids.append(href.split("/outputs/")[1].split("/")[0])
+    for job_id in ids:  # what an S2P job on the profile leaves in its store
+        for key in (f"wps/jobs/{job_id}/s2p/markers/x.json", f"wps/jobs/{job_id}/inputs/000_images.tif"):
+            s3_env.s3().put_object(Bucket=lab, Key=key, Body=b"{}")
+    assert client.get(f"/wps?service=WPS&version=2.0.0&request=Dismiss&JobID={ids[0]}").status_code == 200
+    assert s3_env.objects(lab) == [
+        f"wps/jobs/{ids[1]}/{k}" for k in ("inputs/000_images.tif", "s2p/markers/x.json")
+    ]
+    from wps_server.database import make_engine
+    from wps_server.jobs.store import JobStore
+
+    runner = Runner(settings, [], JobStore(make_engine(settings.database_url)), SchedulerConnection("local"))
+    assert ids[1] in runner.expire()
+    assert s3_env.objects(lab) == []
+
+
 def test_retention_keeps_a_job_whose_objects_could_not_be_removed(
     s3_env: S3Server, s3_settings: tuple[Settings, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
