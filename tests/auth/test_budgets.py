@@ -208,14 +208,20 @@ def test_an_estimate_above_the_cap_is_refused_before_the_start(web: CheckedClien
     assert "more than its max_cost of 5" in refused.get_json()["detail"]  # type: ignore[attr-defined]
 
 
-def test_concurrent_reservations_cannot_overspend(database_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+def ten_euros(database_url: str, tmp_path: Path) -> Iterator[Budgets]:
+    """The budgets of a users file where alice has 10 EUR a month."""
     engine = make_engine(database_url)
     migrate(engine)
     users = UsersFile(tmp_path / "users.json")
     users.add("alice", "a-long-secret", (), ())
     users.change("alice", budget=parse_budget("10", "EUR"))
-    budgets = Budgets(engine, users)
-    alice = User("alice")
+    yield Budgets(engine, users)
+    engine.dispose()
+
+
+def test_concurrent_reservations_cannot_overspend(ten_euros: Budgets) -> None:
+    budgets, alice = ten_euros, User("alice")
     start = threading.Barrier(8)
     outcomes: list[str] = []
 
@@ -235,7 +241,6 @@ def test_concurrent_reservations_cannot_overspend(database_url: str, tmp_path: P
     assert sorted(outcomes) == ["refused"] * 5 + ["reserved"] * 3
     standing = budgets.standing(alice)
     assert standing is not None and standing.spent == Decimal("9.00") and standing.left == Decimal("1.00")
-    engine.dispose()
 
 
 def test_parallel_requests_cannot_overspend_together(web: CheckedClient, tmp_path: Path) -> None:
@@ -260,16 +265,8 @@ def test_parallel_requests_cannot_overspend_together(web: CheckedClient, tmp_pat
     assert (me["budget"]["spent"], me["budget"]["budget"]) == (9.0, 1.0)
 
 
-def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(
-    database_url: str, tmp_path: Path
-) -> None:
-    engine = make_engine(database_url)
-    migrate(engine)
-    users = UsersFile(tmp_path / "users.json")
-    users.add("alice", "a-long-secret", (), ())
-    users.change("alice", budget=parse_budget("10", "EUR"))
-    budgets = Budgets(engine, users)
-    alice = User("alice")
+def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(ten_euros: Budgets) -> None:
+    budgets, alice = ten_euros, User("alice")
     job_id = "00000000-0000-4000-8000-00000000abcd"
     first = job_spending(budgets, "alice", job_id)
     first["reserve"](3.0, "EUR")  # the server is killed here: this attempt is never settled
@@ -282,7 +279,6 @@ def test_a_resumed_job_reserves_again_on_top_of_its_earlier_attempt(
     assert budgets.charged(job_id) == (Decimal("5.50"), "EUR", True)
     standing = budgets.standing(alice)
     assert standing is not None and standing.spent == Decimal("5.50") and standing.left == Decimal("4.50")
-    engine.dispose()
 
 
 def test_jobs_cost_shows_spent_and_left(web: CheckedClient, tmp_path: Path, database_url: str) -> None:

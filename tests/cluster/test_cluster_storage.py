@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rasterio
@@ -177,6 +178,16 @@ def _app(settings: Settings) -> Flask:
     return create_app(settings, test_processes(settings))
 
 
+def _echo_job(client: Any) -> str:
+    """Runs an echo job whose output is stored by reference; its id."""
+    answer = client.get(
+        "/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo&DataInputs=document=x"
+        "@mimeType=text/plain&ResponseDocument=copy@asReference=true"
+    )
+    href = etree.fromstring(answer.get_data()).xpath("//wps:Reference/@href", namespaces=NS)[0]
+    return str(href.split("/outputs/")[1].split("/")[0])
+
+
 def test_outputs_live_in_the_object_store_and_are_served_from_it(
     s3_env: S3Server, s3_settings: tuple[Settings, str]
 ) -> None:
@@ -211,14 +222,7 @@ def test_dismissal_and_retention_remove_the_jobs_objects(
 ) -> None:
     settings, bucket = s3_settings
     client = client_for(_app(settings))
-    ids = []
-    for _ in range(2):
-        answer = client.get(
-            "/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo&DataInputs=document=x"
-            "@mimeType=text/plain&ResponseDocument=copy@asReference=true"
-        )
-        href = etree.fromstring(answer.get_data()).xpath("//wps:Reference/@href", namespaces=NS)[0]
-        ids.append(href.split("/outputs/")[1].split("/")[0])
+    ids = [_echo_job(client) for _ in range(2)]
     s3_env.s3().put_object(Bucket=bucket, Key=f"wps/jobs/{ids[0]}/s2p/markers/x.json", Body=b"{}")
     dismissed = client.get(f"/wps?service=WPS&version=2.0.0&request=Dismiss&JobID={ids[0]}")
     assert dismissed.status_code == 200
@@ -243,14 +247,7 @@ def test_dismissal_and_retention_empty_a_profiles_own_storage_too(
     )
     settings = make_settings(cluster={"profiles_file": str(profiles)}, jobs={"retention_days": 0})
     client = client_for(_app(settings))
-    ids = []
-    for _ in range(2):
-        answer = client.get(
-            "/wps?service=WPS&version=1.0.0&request=Execute&identifier=echo&DataInputs=document=x"
-            "@mimeType=text/plain&ResponseDocument=copy@asReference=true"
-        )
-        href = etree.fromstring(answer.get_data()).xpath("//wps:Reference/@href", namespaces=NS)[0]
-        ids.append(href.split("/outputs/")[1].split("/")[0])
+    ids = [_echo_job(client) for _ in range(2)]
     for job_id in ids:  # what an S2P job on the profile leaves in its store
         for key in (f"wps/jobs/{job_id}/s2p/markers/x.json", f"wps/jobs/{job_id}/inputs/000_images.tif"):
             s3_env.s3().put_object(Bucket=lab, Key=key, Body=b"{}")
