@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import REPO
+from tests.e2e.server import REPO, free_port
 
 README = REPO / "README.md"
 UNREACHABLE = "postgresql://nobody@127.0.0.1:9/nowhere"  # the discard port: nothing listens
@@ -71,12 +71,20 @@ def readme_commands() -> list[str]:
     return found
 
 
-def run(folder: Path, command: str, database: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": str(folder)}
+def run(
+    folder: Path,
+    command: str,
+    database: str | None = None,
+    arguments: list[str] | None = None,
+    settings: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run in ``folder`` with its ARGUMENTS (or ``arguments``) and WPS_* ``settings``."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": str(folder), **(settings or {})}
     if database:
         env["WPS_DATABASE_URL"] = database
+    given = ARGUMENTS[command] if arguments is None else arguments
     return subprocess.run(
-        [sys.executable, "-m", "wps_server.cli", *command.split(), *ARGUMENTS[command]],
+        [sys.executable, "-m", "wps_server.cli", *command.split(), *given],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -119,13 +127,30 @@ def test_in_an_empty_folder(tmp_path: Path, command: str) -> None:
     assert list(tmp_path.iterdir()) == [], "the command created files"
 
 
-@pytest.mark.parametrize(
-    "command", sorted(c for c in ARGUMENTS if c not in {"serve", "migrate", "calibrate", *USERS_MESSAGES})
-)
+@pytest.mark.parametrize("command", sorted(c for c in ARGUMENTS if c not in {"calibrate", *USERS_MESSAGES}))
 def test_against_an_unreachable_database(tmp_path: Path, command: str) -> None:
-    result = run(tmp_path, command, UNREACHABLE)
+    arguments = ["--port", str(free_port())] if command == "serve" else None  # serve reaches the database
+    result = run(tmp_path, command, UNREACHABLE, arguments)
     assert_one_clear_line(result, "cannot reach the database", "[database] url")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("storage", ["in the data folder", "elsewhere"])
+def test_serve_with_a_data_folder_it_cannot_make(tmp_path: Path, storage: str) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    settings = {"WPS_SERVER_DATA_DIR": str(tmp_path / "file" / "var")}
+    if storage == "elsewhere":  # then the jobs' storage check passes, and making the data folder fails
+        settings["WPS_JOBS_STORAGE"] = str(tmp_path / "storage")
+    result = run(tmp_path, "serve", arguments=["--port", str(free_port())], settings=settings)
+    assert_one_clear_line(result, f"[server] data_dir {tmp_path / 'file' / 'var'}", "cannot")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_migrate_with_a_database_folder_it_cannot_make(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    result = run(tmp_path, "migrate", f"sqlite:///{tmp_path / 'file' / 'db' / 'jobs.sqlite'}")
+    assert_one_clear_line(result, "cannot create the database sqlite:///", "[database] url")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
 @pytest.mark.parametrize("command", ["jobs show", "jobs dismiss", "jobs cost"])

@@ -49,6 +49,25 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def create_or_upgrade(url: str) -> Engine:
+    """An engine on the store at the newest schema, made when it does not exist yet;
+    :class:`StoreUnavailable`, naming ``[database] url``, when it cannot be reached or made."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except OSError as exc:  # the folder of an SQLite file cannot be made
+        raise StoreUnavailable(
+            f"cannot create the database {shown} ({exc.strerror or exc}): check [database] url, or pass --config"
+        ) from None
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreUnavailable(
+            f"cannot reach the database {shown} ({reason}): check [database] url, or pass --config"
+        ) from None
+    return engine
+
+
 def open_existing(url: str) -> Engine:
     """An engine on a database that exists and has the newest schema, for commands that must create
     nothing: :class:`StoreUnavailable`, saying what to do, otherwise."""
