@@ -6,7 +6,7 @@ import logging
 import mimetypes
 import re
 
-from flask import Flask, Response, jsonify, request, send_from_directory, stream_with_context
+from flask import Flask, Response, g, jsonify, request, send_from_directory, stream_with_context
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from cluster.storage import LocalFolder, StorageError
@@ -19,12 +19,20 @@ from wps_server.clusters import JobClusters
 from wps_server.config import Settings
 from wps_server.database import make_engine
 from wps_server.engine import Engine
-from wps_server.errors import FileSizeExceeded, NoApplicableCode, NoSuchJob, OperationNotSupported, quoted
+from wps_server.errors import (
+    FileSizeExceeded,
+    NoApplicableCode,
+    NoSuchJob,
+    OperationNotSupported,
+    OWSError,
+    quoted,
+)
 from wps_server.jobs.store import JobStore
 from wps_server.ogcapi import blueprint as ogcapi
 from wps_server.process import Process
 from wps_server.registry import load_processes
 from wps_server.service import Reply, WPSService
+from wps_server.wps2.parse import HEAD, VERSION, kvp_version, names_wps2
 from wps_server.wps2.service import WPS2Service
 
 log = logging.getLogger(__name__)
@@ -54,7 +62,7 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     wps2 = WPS2Service(engine, lambda url: service.get({"service": "WPS", "request": "GetCapabilities"}, url))
     landing_page = ogcapi.register(app, engine, settings)
     web_auth.install(
-        app, auth, Authenticator(auth, database) if auth.enabled else None, lambda e: reply(service.error(e))
+        app, auth, Authenticator(auth, database) if auth.enabled else None, lambda e: ows_error(e)
     )
 
     def service_url() -> str:
@@ -65,12 +73,19 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
             answer.body, status=answer.status, content_type=answer.content_type, headers=answer.headers
         )
 
+    def ows_error(error: OWSError) -> Response:
+        """``error`` answered outside the services, as the report of the request's version: 2.0 when
+        its query says version=2.0.0 or its body's start names the WPS 2.0 namespace, else 1.0.0."""
+        asks_wps2 = kvp_version(request.args.to_dict()) == VERSION or names_wps2(_body_head())
+        return reply(wps2.error(error) if asks_wps2 else service.error(error))
+
     @app.route("/wps", methods=["GET", "POST"])
     def wps() -> Response:
         if request.method == "GET":
             args = request.args.to_dict()
             return reply(wps2.dispatch_get(args, service_url()) or service.get(args, service_url()))
         body = request.get_data(cache=False)
+        g.body_head = body[:HEAD]
         if not body.strip() and request.form:
             args = request.form.to_dict()
             return reply(wps2.dispatch_get(args, service_url()) or service.get(args, service_url()))
@@ -140,18 +155,16 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         if ogcapi.owns(request.path):
             return ogcapi.http_problem(exc)
         limit = settings.max_request_size
-        return reply(service.error(FileSizeExceeded(f"the request is larger than {limit} bytes", "request")))
+        return ows_error(FileSizeExceeded(f"the request is larger than {limit} bytes", "request"))
 
     @app.errorhandler(MethodNotAllowed)
     def bad_method(exc: HTTPException) -> Response:
         if ogcapi.owns(request.path):
             return ogcapi.http_problem(exc)
-        answer = service.error(
-            OperationNotSupported(f"HTTP {request.method} is not supported here", "request")
-        )
-        return Response(
-            answer.body, status=405, content_type=answer.content_type, headers={"Allow": "GET, POST"}
-        )
+        answer = ows_error(OperationNotSupported(f"HTTP {request.method} is not supported here", "request"))
+        answer.status_code = 405
+        answer.headers["Allow"] = "GET, POST"
+        return answer
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> Response | HTTPException:
@@ -160,8 +173,18 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
         if ogcapi.owns(request.path):
             return ogcapi.internal_problem()
         log.exception("unhandled error on %s", request.path)
-        return reply(
-            service.error(NoApplicableCode("internal server error; the operator's log has the details"))
-        )
+        return ows_error(NoApplicableCode("internal server error; the operator's log has the details"))
 
     return app
+
+
+def _body_head() -> bytes:
+    """The start of the request's body: what the /wps route read, or read now from the client (at most
+    HEAD bytes of a body of known length; the rest stays unread, so a body too large is never read)."""
+    head = g.get("body_head")
+    if head is None:
+        length = request.content_length or 0
+        stream = request.environ.get("wsgi.input")
+        head = stream.read(min(length, HEAD)) if length and stream is not None else b""
+        g.body_head = head
+    return head

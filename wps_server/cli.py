@@ -11,7 +11,7 @@ import signal
 import sys
 from dataclasses import asdict
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,11 @@ from wps_server.config import ConfigError
 from wps_server.jobs.model import Status
 from wps_server.logs import configure_logging
 from wps_server.users_cli import users
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from wps_server.config import Settings
 
 
 @click.group()
@@ -45,7 +50,7 @@ main.add_command(users)
 def serve(obj: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /wps with gunicorn, a local Dask cluster and the job runner; Ctrl-C stops them all."""
     from wps_server.access import AuthSettings, is_loopback
-    from wps_server.database import make_engine, migrate
+    from wps_server.database import StoreUnavailable
     from wps_server.execution import check_server_storage
     from wps_server.jobs.runner import RunnerTimings
     from wps_server.jobs.store import JobStore
@@ -68,10 +73,10 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
         check_free(settings, *address)
     except (ConfigError, AlreadyServing) as exc:
         raise click.ClickException(str(exc)) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    holder = JobStore(engine).lease_holder()
+    try:
+        holder = JobStore(_serving_store(settings)).lease_holder()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     if holder is not None and holder.alive(RunnerTimings().stale_after):
         raise click.ClickException(
             f"another job runner ({holder.runner}, pid {holder.pid} on {holder.host}) drives the job "
@@ -79,6 +84,23 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
         )
     supervisor = Supervisor(settings, [str(f) for f in obj.files()], *address, workers or settings.workers)
     sys.exit(supervisor.run())
+
+
+def _serving_store(settings: Settings) -> Engine:
+    """The job store at the newest schema and the data folder, made for ``serve``; StoreUnavailable
+    naming the key to fix otherwise. A database server is reached before anything local is made."""
+    from wps_server.database import StoreUnavailable, create_or_upgrade
+
+    url = settings.database_url
+    engine = None if url.startswith("sqlite") else create_or_upgrade(url)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"[server] data_dir {settings.data_dir} cannot be made ({exc.strerror or exc}): set it to a "
+            "folder this user can write, or pass --config"
+        ) from None
+    return engine or create_or_upgrade(url)
 
 
 @main.command()
@@ -117,20 +139,12 @@ def runner(obj: Context) -> None:
 @click.pass_obj
 def migrate(obj: Context) -> None:
     """Create the database or bring its schema up to date."""
-    import sqlalchemy as sa
+    from wps_server.database import StoreUnavailable, create_or_upgrade
 
-    from wps_server.database import make_engine
-    from wps_server.database import migrate as upgrade
-
-    url = obj.settings().database_url
     try:
-        upgrade(make_engine(url))
-    except sa.exc.OperationalError as exc:
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-        reason = str(exc.orig).strip().splitlines()[0]
-        raise click.ClickException(
-            f"cannot reach the database {shown} ({reason}): check [database] url"
-        ) from None
+        create_or_upgrade(obj.settings().database_url)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo("database is up to date")
 
 

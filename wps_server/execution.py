@@ -188,6 +188,11 @@ def check_server_storage(settings: Settings) -> None:
     try:
         storage.check()
     except StorageError as exc:
+        if not settings.jobs.storage:  # the jobs' folders live in the data folder
+            raise ConfigError(
+                f"[server] data_dir {storage.url} cannot be used: {exc.reason}; set it to a folder this user "
+                "can write"
+            ) from None
         raise ConfigError(f"[jobs] storage {storage.url} cannot be used: {exc.reason}") from None
 
 

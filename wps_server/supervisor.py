@@ -321,6 +321,9 @@ class Supervisor:
             "10",
             "--timeout",
             "120",
+            # gunicorn's largest (its default, 4094, answers its own 400 before a long job id reaches us)
+            "--limit-request-line",
+            "8190",
             "--access-logfile",
             "-",
             "--access-logformat",

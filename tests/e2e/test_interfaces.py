@@ -115,3 +115,18 @@ def test_wps1_job_followed_in_wps2_dismissed_in_ogcapi(server: Server) -> None:
     status = requests.get(f"{server.url}/wps/status/{job_id}", timeout=30)
     assert_valid(status.content)
     assert b"dismissed" in status.content
+
+
+def test_a_5000_character_job_id_is_no_such_job_in_every_dialect(server: Server) -> None:
+    job_id = "a" * 5000  # longer than gunicorn's default request line: the service must still see it
+    wps1 = requests.get(f"{server.url}/wps/status/{job_id}", timeout=30)
+    query = {"service": "WPS", "version": "2.0.0", "request": "GetStatus", "JobID": job_id}
+    wps2_status = requests.get(f"{server.url}/wps", params=query, timeout=30)
+    for response, version in [(wps1, "1.0.0"), (wps2_status, "2.0.0")]:
+        assert response.status_code == 404, response.text[:300]
+        assert_valid(response.content)
+        report = etree.fromstring(response.content)
+        assert report.get("version") == version
+        assert report.xpath("//*[local-name()='Exception']/@exceptionCode") == ["NoSuchJob"]
+    job = requests.get(f"{server.url}/ogcapi/jobs/{job_id}", timeout=30)
+    assert job.status_code == 404 and job.json()["type"].endswith("/no-such-job")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -201,8 +202,17 @@ def test_the_finished_job_shows_its_quicklook_footprint_and_cost(
     assert footprint.count() == 1
     box = footprint.bounding_box()
     assert box is not None and box["width"] > 100 and box["height"] > 100  # fitted to the map
-    cost = tab.locator("table.cost").inner_text().lower()
-    assert "eur" in cost and "predicted" in cost and "local" in cost
+    cost = {  # row header: (measured, predicted)
+        row.locator("th").inner_text().strip(): tuple(t.strip() for t in row.locator("td").all_inner_texts())
+        for row in tab.locator("table.cost tbody tr").all()
+    }
+    assert cost["Cluster profile"][0].startswith("local")
+    for column in (0, 1):  # measured and predicted: a number of seconds, an amount in the profile's currency
+        assert (
+            re.fullmatch(r"\d+\.\d s", cost["Wall time"][column])
+            and float(cost["Wall time"][column][:-2]) > 0
+        )
+        assert re.fullmatch(r"\d+\.\d{4} EUR", cost["Cost"][column]), cost["Cost"]
     assert tab.locator("table.workers tbody tr").count() >= 1
     names = tab.locator("ul.downloads a").all_inner_texts()
     assert {"dsm", "quicklook", "report", "stac", "log", "STAC Item"} <= set(names)

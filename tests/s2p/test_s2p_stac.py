@@ -1,5 +1,6 @@
-"""The S2P STAC Item, built from s2p's reference DSM, conforms to STAC 1.1 and its extensions, and
-says what a catalogue needs: a WGS84 footprint around the scene, the COG's grid, heights in metres."""
+"""The S2P STAC Item, built from s2p's reference DSM (and from a real run's products with its point
+cloud), conforms to STAC 1.1 and its extensions, and says what a catalogue needs: a WGS84 footprint
+around the scene, the COG's grid, heights in metres, an asset for every product made."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 import rasterio
 from s2p_testdata import PAIR_DIR
 
-from processes.s2p.products import dsm_statistics, write_dsm_cog, write_quicklook
+from processes.s2p.products import dsm_statistics, write_dsm_cog, write_products, write_quicklook
 from processes.s2p.stac import footprint, stereo_item
+from processes.wps_s2p_stereo import PRODUCT_FILES
+from tests.s2p.conftest import PairRun
 from tests.stac import validate_item
 
 FILES = {"dsm": "dsm.tif", "quicklook": "quicklook.png", "report": "report.json"}
@@ -90,3 +93,17 @@ def test_the_footprint_is_in_wgs84_even_for_a_dsm_in_utm(dsm: Path, tmp_path: Pa
 def test_a_quicklook_of_the_dsm_can_be_the_thumbnail(dsm: Path, tmp_path: Path) -> None:
     picture = write_quicklook(dsm, tmp_path / "quicklook.png")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_that_made_a_point_cloud_has_its_ply_asset(pair_run: PairRun, tmp_path: Path) -> None:
+    products = write_products(pair_run.request, pair_run.result, tmp_path, point_cloud=True)
+    assert products.point_cloud is not None and products.point_cloud.read_bytes()[:4] == b"ply\n"
+    made = {"dsm": products.dsm, "quicklook": products.quicklook, "point_cloud": products.point_cloud}
+    files = {name: PRODUCT_FILES[name] for name, path in made.items() if path is not None} | {
+        "report": PRODUCT_FILES["report"]
+    }  # named as s2p_stereo names its outputs
+    item = stereo_item("job", products.dsm, files, products.report, datetime.now(UTC))
+    validate_item(item)
+    cloud = item["assets"]["point_cloud"]
+    assert (cloud["href"], cloud["type"], cloud["roles"]) == ("point_cloud.ply", "application/ply", ["data"])
+    assert set(item["assets"]) == {"dsm", "quicklook", "point_cloud", "report"}

@@ -12,6 +12,8 @@ from pywps.tests import client_for
 
 from tests.xsd import assert_valid
 from wps_server.wps1.parse import OWS, WPS, XLINK
+from wps_server.wps2.parse import OWS as OWS2
+from wps_server.wps2.parse import WPS as WPS2
 
 E = "/wps?service=WPS&version=1.0.0&request=Execute"
 XXE = (
@@ -393,6 +395,22 @@ CASES = [
     ("unsupported HTTP method", "PUT", "/wps", "OperationNotSupported", 405, "request"),
 ]
 
+# WPS 2.0.0 requests refused before (or outside) their parser: an OWS 2.0 report of version 2.0.0
+Q2 = "/wps?service=WPS&version=2.0.0&request=GetCapabilities"
+CASES2 = [
+    ("2.0 malformed XML", "POST", f'<wps:Execute xmlns:wps="{WPS2}"', "InvalidParameterValue", 400),
+    ("2.0 oversize body", "POST", f'<wps:Execute xmlns:wps="{WPS2}">{"x" * 70000}', "FileSizeExceeded", 413),
+    ("2.0 oversize body by query", f"POST {Q2}", "<a>" + "x" * 70000 + "</a>", "FileSizeExceeded", 413),
+    ("2.0 HTTP method by query", f"PUT {Q2}", "x", "OperationNotSupported", 405),
+    (
+        "2.0 HTTP method by body",
+        "PUT /wps",
+        f'<wps:GetCapabilities xmlns:wps="{WPS2}"/>',
+        "OperationNotSupported",
+        405,
+    ),
+]
+
 
 @pytest.fixture
 def hostile_app(make_app: object, tmp_path: Path) -> Flask:
@@ -442,3 +460,19 @@ def test_bad_request(
     assert text and "Traceback" not in text and "root:" not in text
     assert service.store.list() == [], "a refused request must leave no job behind"
     assert not service.settings.outputs_dir.exists() or not any(service.settings.outputs_dir.iterdir())
+
+
+@pytest.mark.parametrize(("name", "method", "body", "code", "status"), CASES2, ids=[c[0] for c in CASES2])
+def test_bad_wps2_request(
+    hostile_app: Flask, name: str, method: str, body: str, code: str, status: int
+) -> None:
+    verb, _, target = method.partition(" ")
+    response = client_for(hostile_app).open(target or "/wps", method=verb, data=body, content_type="text/xml")
+    assert response.status_code == status, response.get_data()
+    assert_valid(response.get_data())
+    report = etree.fromstring(response.get_data())
+    assert report.tag == f"{{{OWS2}}}ExceptionReport" and report.get("version") == "2.0.0"
+    exception = report.find(f"{{{OWS2}}}Exception")
+    assert exception is not None and exception.get("exceptionCode") == code
+    if status == 405:
+        assert response.headers["Allow"] == "GET, POST"

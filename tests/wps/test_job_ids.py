@@ -114,6 +114,8 @@ def test_ogcapi(web: FlaskClient, job_id: bytes) -> None:
     path = f"/ogcapi/jobs/{quote(job_id, safe='')}"
     _problem(web.get(path))
     _problem(web.get(path + "/results"))
+    _problem(web.get(path + "/stac"))
+    _problem(web.get(path + "?f=html"))  # the job's page
     _problem(web.delete(path))
 
 

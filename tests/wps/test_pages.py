@@ -4,6 +4,7 @@ job list with its filters and the job page read in plain HTML, from the same job
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -14,10 +15,12 @@ from flask.testing import FlaskClient
 from lxml import html
 
 from tests.jobs.cluster_processes import cluster_processes
+from tests.wps import processes
 from wps_server.app import create_app
-from wps_server.config import ConfigError
+from wps_server.config import ConfigError, Settings
 from wps_server.database import make_engine, migrate
 from wps_server.ogcapi.pages import StageCount, stage_counts
+from wps_server.process import FORMATS, ComplexOutput, JobContext, Process, ProcessInputs
 
 HTML = {"Accept": "text/html"}
 
@@ -160,9 +163,40 @@ def test_bad_page_settings_are_refused(
         make_app(pages={key: value})
 
 
-def test_a_base_map_is_a_setting(make_app: Callable[..., Flask]) -> None:
-    app = make_app(pages={"basemap_url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png"})
-    assert app.test_client().get("/ogcapi/jobs?f=html").status_code == 200
+def _outline(inputs: ProcessInputs, ctx: JobContext) -> dict[str, Any]:
+    point = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.35, 48.85]}, "properties": {}}
+    return {"outline": json.dumps(point).encode()}
+
+
+OUTLINE = Process(
+    "outline",
+    "A GeoJSON feature",
+    _outline,
+    outputs=(ComplexOutput("outline", "Outline", (FORMATS["geojson"],)),),
+)
+OSM = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+
+@pytest.mark.parametrize(
+    ("pages", "basemap"),
+    [
+        ({"basemap_url": OSM, "basemap_attribution": "© OpenStreetMap contributors"}, OSM),
+        ({}, None),  # the default: no base map, nothing fetched from outside
+    ],
+)
+def test_a_base_map_is_a_setting(
+    make_settings: Callable[..., Settings], pages: dict[str, str], basemap: str | None
+) -> None:
+    settings = make_settings(pages=pages)
+    migrate(make_engine(settings.database_url))
+    client = create_app(settings, [*processes.test_processes(settings), OUTLINE]).test_client()
+    doc = page(client, f"/ogcapi/jobs/{run(client, 'outline', {})}")
+    drawn = doc.cssselect("#map")[0]
+    assert [layer["kind"] for layer in json.loads(drawn.get("data-layers"))] == ["features"]
+    assert drawn.get("data-basemap") == (basemap or "")
+    assert drawn.get("data-attribution") == pages.get("basemap_attribution", "")
+    caption = doc.cssselect(".mapbox figcaption")[0].text_content()
+    assert ("no base map configured" in caption) is (basemap is None)
 
 
 def test_a_queued_job_page_names_the_cluster_profile_it_asked_for(

@@ -85,8 +85,13 @@ def kvp_version(args: Mapping[str, str]) -> str:
     return VERSION if params.get("version", "").strip() == VERSION else "1.0.0"
 
 
-_HEAD = 8192
+HEAD = 8192  # how much of a body's start tells its version
 _CAPABILITIES = re.compile(rb"GetCapabilities")
+
+
+def names_wps2(body: bytes) -> bool:
+    """Whether the start of a POSTed body names the WPS 2.0 namespace (a 2.0.0 request, even malformed)."""
+    return WPS.encode() in body[:HEAD]
 
 
 def xml_version(body: bytes) -> tuple[str, etree._Element | None]:
@@ -94,14 +99,15 @@ def xml_version(body: bytes) -> tuple[str, etree._Element | None]:
 
     Only bodies that mention the WPS 2.0 namespace or a GetCapabilities near their start are
     parsed here; any other body (a large WPS 1.0.0 Execute, say) goes untouched to the 1.0.0 parser.
+    A body that is not XML has no root: it is 2.0.0 when it names the WPS 2.0 namespace.
     """
-    head = body[:_HEAD]
-    if WPS.encode() not in head and not _CAPABILITIES.search(head):
+    head = body[:HEAD]
+    if not names_wps2(head) and not _CAPABILITIES.search(head):
         return "1.0.0", None
     try:
         root = parse_xml(body)
     except InvalidParameterValue:
-        return "1.0.0", None
+        return (VERSION if names_wps2(head) else "1.0.0"), None
     name = etree.QName(root)
     if name.localname == "GetCapabilities" and name.namespace in {WPS, WPS1}:
         accepted = tuple(

@@ -28,6 +28,7 @@ from wps_server.errors import (
 from wps_server.jobs.model import Job, Status
 from wps_server.operations import DescribeProcess, Execute, GetCapabilities
 from wps_server.process import Process
+from wps_server.safexml import parse_xml
 from wps_server.service import Reply
 from wps_server.wps2 import documents
 from wps_server.wps2.parse import (
@@ -68,8 +69,10 @@ class WPS2Service:
 
     def dispatch_post(self, body: bytes, url: str) -> Reply | None:
         version, root = xml_version(body)
-        if root is None:
-            return None
+        if root is None:  # not XML: a 2.0.0 request's parse error is a 2.0 report
+            return (
+                self._answer(lambda: parse_xml_request(parse_xml(body)), url) if version == VERSION else None
+            )
         if etree.QName(root).namespace == WPS:
             return self._answer(lambda: parse_xml_request(root), url)
         if version != VERSION:
