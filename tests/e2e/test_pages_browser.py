@@ -295,6 +295,23 @@ def test_the_job_list_and_the_landing_page_count_the_jobs(
     shoot(tab, "landing")
 
 
+def test_a_failed_job_says_why_on_its_page(server: Server, tab: Any) -> None:
+    bad = server.folder / "data" / "notes.tif"
+    bad.write_text("field notes, not a GeoTIFF\n")
+    inputs = s2p_inputs(server)
+    inputs["images"] = [{"href": bad.as_uri(), "type": IMAGE}, inputs["images"][1]]
+    job_id = submit(server, "s2p_stereo", inputs)
+    tab.goto(f"{server.url}/ogcapi/jobs/{job_id}?f=html")
+    # the page follows the job on its own until it ends
+    tab.wait_for_selector("[data-live=job][data-status=failed]", timeout=300_000)
+    failure = tab.locator(".failure[role=alert]")
+    expected = job_status(server, job_id)["message"]
+    assert expected and expected in failure.inner_text()
+    assert "notes.tif" in failure.inner_text() and str(server.folder) not in failure.inner_text()
+    assert tab.locator(".bigbar progress").count() == 1 and tab.locator("ul.downloads").count() == 0
+    shoot(tab, "job-failed")
+
+
 def test_dismiss_works_from_the_job_page(server: Server, followed: Followed, tab: Any) -> None:
     tab.goto(f"{server.url}/ogcapi/jobs/{followed.job_id}?f=html")
     tab.on("dialog", lambda dialog: dialog.accept())
