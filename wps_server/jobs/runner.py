@@ -26,7 +26,14 @@ from wps_server.budgets import budgets_for, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.execution import RunContext, acting_owner, remove_job_files, remove_outputs, run_job
+from wps_server.execution import (
+    RunContext,
+    acting_owner,
+    remove_job_files,
+    remove_outputs,
+    run_job,
+    usable_profiles,
+)
 from wps_server.jobs.model import Job, Status
 from wps_server.jobs.store import JobStore
 from wps_server.process import Process
@@ -212,6 +219,7 @@ class Runner:
             cost_history=self.store.finished_costs,
             is_dismissed=lambda: self._dismissed(job.id),
             owner=acting_owner(job),
+            profiles=usable_profiles(job),
             **job_spending(self.budgets, job.owner, job.id),
         )
         outcome = run_job(process, job, self.settings, context)
