@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wps_server.access import OPERATOR, User, acting_as
 from wps_server.budgets import budgets_for, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
@@ -222,7 +223,8 @@ class Runner:
             profiles=usable_profiles(job),
             **job_spending(self.budgets, job.owner, job.id),
         )
-        outcome = run_job(process, job, self.settings, context)
+        with acting_as(User(job.owner) if job.owner else OPERATOR):  # whom its audit lines name
+            outcome = run_job(process, job, self.settings, context)
         if not self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error):
             remove_outputs(self.settings, job.id)  # dismissed meanwhile: keep nothing of it
 
