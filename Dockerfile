@@ -32,7 +32,7 @@ RUN apt-get update \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --create-home --home-dir /srv/wps wps \
- && mkdir -p /srv/wps/var /srv/wps/data && chown -R wps:wps /srv/wps
+ && mkdir -p /srv/wps/var /srv/wps/data /srv/wps/users && chown -R wps:wps /srv/wps
 COPY --from=build /opt/venv /opt/venv
 COPY pywps.cfg /srv/wps/pywps.cfg
 USER wps

@@ -44,7 +44,8 @@ def process(settings: Settings) -> Process:
                 "Profiles",
                 min_occurs=0,
                 max_occurs=50,
-                abstract=f"Profiles to compare (default all): {', '.join(config.profiles.names())}.",
+                abstract="Profiles to compare (default: every profile you may use, the allowed values of "
+                "s2p_stereo's cluster input).",
             ),
             LiteralInput("deadline", "Deadline", "float", min_occurs=0, value_range=(1, None), uom="s"),
             LiteralInput(
@@ -68,10 +69,14 @@ def process(settings: Settings) -> Process:
 
 def _estimate(inputs: ProcessInputs, ctx: JobContext, config: S2PSettings) -> Mapping[str, Any]:
     request = stereo_request(inputs, config)
-    names = inputs.all("profiles") or config.profiles.names()
-    unknown = [n for n in names if n not in config.profiles.profiles]
+    # only the requester's profiles: one they may not use is as unknown, and never the cheapest
+    usable = [n for n in config.profiles.names() if ctx.profiles is None or n in ctx.profiles]
+    names = inputs.all("profiles") or usable
+    unknown = [n for n in names if n not in usable]
+    if not names:
+        raise ProcessError("you may use no cluster profile to compare: ask for a role", "profiles")
     if unknown:
-        known = ", ".join(config.profiles.names())
+        known = ", ".join(usable) or "none (ask for a role)"
         raise ProcessError(
             f"unknown profile(s) {', '.join(map(str, unknown))}; use some of {known}", "profiles"
         )

@@ -75,7 +75,7 @@ def process(settings: Settings) -> Process:
                 "Cluster profile",
                 min_occurs=0,
                 default="local",
-                abstract=f"One of {', '.join(config.profiles.names())}; local is the server's own cluster.",
+                abstract="One of the allowed values, the profiles you may use; local is the server's own cluster.",
             ),
             LiteralInput(
                 "max_cost",

@@ -14,6 +14,7 @@ from processes.ssa.errors import SSAError
 from processes.ssa.textio import check_size
 from processes.ssa_config import CatalogueConnection
 from processes.ssa_wpsio import JSON, MESSAGE_FORMATS, json_text, wps_error
+from wps_server.access import audit
 from wps_server.execution import JobDismissed
 from wps_server.process import (
     ComplexInput,
@@ -85,6 +86,7 @@ def ingest_handler(catalogue: CatalogueConnection) -> Handler:
             analyzed = refresh_after_ingest(engine, done)
             if analyzed:
                 log.info("analyzed catalogue tables after a large ingest", extra={"tables": analyzed})
+        audit("ingest", "done", job_id=ctx.job_id, source=source, messages=len(done))
         report = {
             "messages": [summary_record(s) for s in done],
             "totals": {key: sum(getattr(s, key) for s in done) for key in TOTALS}

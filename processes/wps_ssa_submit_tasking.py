@@ -26,6 +26,7 @@ from processes.ssa_wpsio import (
     start_input,
     tasking_record,
 )
+from wps_server.access import audit
 from wps_server.errors import ProcessError
 from wps_server.process import ComplexOutput, Handler, JobContext, LiteralInput, Process, ProcessInputs
 
@@ -72,6 +73,14 @@ def submit_tasking_handler(catalogue: CatalogueConnection) -> Handler:
                 priority=int(inputs.one("priority")),
                 obs_type=obs_type,
             )
+        audit(
+            "tasking submit",
+            decision.decision.lower(),
+            job_id=ctx.job_id,
+            request_id=decision.request_id,
+            norad_id=norad_id,
+            sensor=sensor,
+        )
         return {"result": json_text(tasking_record(get_tasking(engine, decision.request_id)))}
 
     return handler

@@ -8,6 +8,7 @@ from typing import Any
 from processes.ssa.catalogue import accept_proposal, cancel_tasking, fail_tasking, get_tasking
 from processes.ssa_config import CatalogueConnection
 from processes.ssa_wpsio import JSON, json_text, reported_on, required, tasking_record
+from wps_server.access import audit
 from wps_server.errors import ProcessError
 from wps_server.process import ComplexOutput, Handler, JobContext, LiteralInput, Process, ProcessInputs
 
@@ -33,6 +34,7 @@ def update_tasking_handler(catalogue: CatalogueConnection) -> Handler:
                 updated = cancel_tasking(engine, request_id, reason)
             else:
                 updated = fail_tasking(engine, request_id, reason or "reported failed by the operator")
+        audit("tasking update", "done", job_id=ctx.job_id, request_id=request_id, update=action)
         return {"result": json_text(tasking_record(updated))}
 
     return handler

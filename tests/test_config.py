@@ -48,6 +48,8 @@ def test_variables_are_expanded_and_unset_ones_refused(tmp_path: Path) -> None:
         ("server", "port", "http", "must be a whole number"),
         ("server", "workers", "0", "at least 1"),
         ("server", "max_request_size", "lots", "must be a size"),
+        ("server", "trusted_proxies", "-1", "at least 0"),
+        ("server", "trusted_proxies", "one", "must be a whole number"),
         ("logging", "format", "xml", "json or text"),
         ("logging", "level", "LOUD", "DEBUG, INFO"),
         ("dask", "scheduler", "somewhere:8786", "tcp:// address"),

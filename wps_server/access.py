@@ -175,6 +175,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_exposure(auth: AuthSettings, host: str) -> None:
+    """Refuse to serve on ``host`` when it is not loopback and nobody signs in, unless the
+    configuration says a proxy in front authenticates (a ConfigError naming the keys to set)."""
+    if not auth.enabled and not auth.allow_unauthenticated_public and not is_loopback(host):
+        raise ConfigError(
+            f"serving on {host} with no sign-in would let everyone who reaches it run jobs and "
+            "spend on clusters: set [auth] methods (basic, oidc), or listen on 127.0.0.1, or set "
+            "[auth] allow_unauthenticated_public = true if a proxy in front authenticates"
+        )
+
+
 class Policy:
     """What a user may do under the ``[auth]`` settings (everything when nobody signs in)."""
 

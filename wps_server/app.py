@@ -8,6 +8,7 @@ import re
 
 from flask import Flask, Response, g, jsonify, request, send_from_directory, stream_with_context
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cluster.storage import LocalFolder, StorageError
 from wps_server import web_auth
@@ -56,6 +57,9 @@ def create_app(settings: Settings, processes: list[Process] | None = None) -> Fl
     )
     service = WPSService(engine)
     app = Flask(__name__)
+    if settings.trusted_proxies:  # the client as the proxies in front saw it (see [server] trusted_proxies)
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_size
     app.url_map.merge_slashes = False  # an id or a name with "//" is not found, not redirected
     app.extensions["wps"] = service

@@ -49,7 +49,7 @@ main.add_command(users)
 @click.pass_obj
 def serve(obj: Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /wps with gunicorn, a local Dask cluster and the job runner; Ctrl-C stops them all."""
-    from wps_server.access import AuthSettings, is_loopback
+    from wps_server.access import AuthSettings, check_exposure
     from wps_server.database import StoreUnavailable
     from wps_server.execution import check_server_storage
     from wps_server.jobs.runner import RunnerTimings
@@ -61,13 +61,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int | None)
     configure_logging(settings.log_level, settings.log_format)
     address = (host or settings.host, settings.port if port is None else port)
     try:
-        auth = AuthSettings.from_settings(settings)
-        if not auth.enabled and not auth.allow_unauthenticated_public and not is_loopback(address[0]):
-            raise ConfigError(
-                f"serving on {address[0]} with no sign-in would let everyone who reaches it run jobs and "
-                "spend on clusters: set [auth] methods (basic, oidc), or listen on 127.0.0.1, or set "
-                "[auth] allow_unauthenticated_public = true if a proxy in front authenticates"
-            )
+        check_exposure(AuthSettings.from_settings(settings), address[0])
         load_processes(settings)
         check_server_storage(settings)
         check_free(settings, *address)

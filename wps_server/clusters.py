@@ -117,15 +117,16 @@ class JobClusters:
         self._last_tag_sweep: float | None = None
         self._tag_sweep: TagSweep | None = None
 
-    def profile(self, name: str | None) -> ClusterProfile:
-        """The named profile (the default when none is named); a shared `local` profile means the server's own cluster."""
-        try:
-            profile = self.profiles.get(name)
-        except ClusterError:
-            known = ", ".join(self.profiles.names())
-            raise ProcessError(
-                f"there is no cluster profile {name!r}; use one of {known}", "cluster"
-            ) from None
+    def profile(self, name: str | None, usable: tuple[str, ...] | None = None) -> ClusterProfile:
+        """The named profile (the default when none is named); a shared `local` profile means the server's own cluster.
+
+        With ``usable`` (the profiles the job's submitter may use), any other is as unknown, and the
+        error lists only those."""
+        known = [n for n in self.profiles.names() if usable is None or n in usable]
+        if name is not None and name not in known:
+            listed = ", ".join(known) or "none (ask for a role)"
+            raise ProcessError(f"there is no cluster profile {name!r}; use one of {listed}", "cluster")
+        profile = self.profiles.get(name)
         if (
             profile.kind == "local"
             and profile.shared
@@ -148,14 +149,15 @@ class JobClusters:
         record_cost: CostRecorder,
         cancelled: Callable[[], bool] = lambda: False,
         spending: Spending | None = None,
+        usable: tuple[str, ...] | None = None,
     ) -> Iterator[Client]:
         """A client on the job's cluster; its use is billed through ``record_cost`` even if the job fails.
 
         A cluster that cannot start (unreachable engine, no worker within the profile's start timeout,
         workers with other software) fails the job with the profile and the reason named; a dismissal
-        while it starts stops the job.
+        while it starts stops the job. ``usable`` limits the profiles as :meth:`profile` says.
         """
-        profile = self.profile(profile_name)
+        profile = self.profile(profile_name, usable)
         workers = workers_for_profile(profile, tasks, seconds_per_task, requested_max=max_workers)
         spending = spending or Spending()
         reserved = self._reserve(profile, workers, tasks, seconds_per_task, spending)

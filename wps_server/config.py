@@ -78,6 +78,8 @@ class Settings:
     workers: int
     data_dir: Path
     max_request_size: int
+    #: proxies in front whose X-Forwarded-For, -Proto, -Host and -Port headers are believed
+    trusted_proxies: int
     processes: str
     language: str
     database_url: str
@@ -286,6 +288,7 @@ def _build(read: _Reader, sources: tuple[str, ...]) -> Settings:
         workers=read.integer("server", "workers", minimum=1),
         data_dir=data_dir,
         max_request_size=read.size("server", "max_request_size"),
+        trusted_proxies=read.integer("server", "trusted_proxies", minimum=0),
         processes=read.text("server", "processes"),
         language=read.text("server", "language"),
         database_url=read.text("database", "url") or f"sqlite:///{data_dir / 'jobs.sqlite'}",

@@ -27,7 +27,16 @@ from wps_server.errors import (
     ServerBusy,
     quoted,
 )
-from wps_server.execution import ADMIN_MARK, RunContext, acting_owner, dismiss_job, run_job, server_storage
+from wps_server.execution import (
+    ADMIN_MARK,
+    PROFILES_MARK,
+    RunContext,
+    acting_owner,
+    dismiss_job,
+    run_job,
+    server_storage,
+    usable_profiles,
+)
 from wps_server.inputs import check_execute
 from wps_server.jobs.model import Job, OutputRecord, Status
 from wps_server.jobs.store import JobStore, heartbeat
@@ -86,11 +95,11 @@ class Engine:
         return {i: p for i, p in self.processes.items() if self.visible(i)}
 
     def narrowed(self, process: Process) -> Process:
-        """The process as the requester sees it: its ``cluster`` input offers only their profiles."""
-        if self.policy is None or self.clusters is None or process.input("cluster") is None:
+        """The process as the requester sees it: its ``cluster`` input offers only their profiles
+        (every profile when nobody signs in)."""
+        if self.clusters is None or process.input("cluster") is None:
             return process
-        user = requester()
-        names = tuple(n for n in self.clusters.profiles.names() if self.profile_allowed(user, n))
+        names = self.usable_profiles(requester())
         inputs = tuple(
             replace(i, allowed_values=names)
             if isinstance(i, LiteralInput) and i.identifier == "cluster"
@@ -98,6 +107,12 @@ class Engine:
             for i in process.inputs
         )
         return replace(process, inputs=inputs)
+
+    def usable_profiles(self, user: User) -> tuple[str, ...]:
+        """The names of the cluster profiles the user may spend on, in the profiles file's order."""
+        if self.clusters is None:
+            return ()
+        return tuple(n for n in self.clusters.profiles.names() if self.profile_allowed(user, n))
 
     def profile_allowed(self, user: User, name: str) -> bool:
         """Whether the user may spend on the cluster profile ``name`` (its ``roles``)."""
@@ -169,7 +184,7 @@ class Engine:
         job = Job(
             id=str(uuid.uuid4()),
             process_id=process.identifier,
-            request=_marked(request),
+            request=self._marked(request),
             message="Accepted, waiting in the queue",
             owner=requester().name,
         )
@@ -187,7 +202,7 @@ class Engine:
         job = Job(
             id=str(uuid.uuid4()),
             process_id=process.identifier,
-            request=_marked(request),
+            request=self._marked(request),
             status=Status.RUNNING,
             message="Running",
             owner=requester().name,
@@ -202,6 +217,7 @@ class Engine:
             clusters=self.clusters,
             record_cost=lambda cost: self.store.record_cost(job.id, cost),
             owner=acting_owner(job),
+            profiles=usable_profiles(job),
             cost_history=self.store.finished_costs,
             **job_spending(self.budgets, job.owner, job.id),
         )
@@ -294,13 +310,16 @@ class Engine:
             wanted.add(job.request.raw_output.identifier)
         return [o for o in job.outputs if not wanted or o.identifier in wanted]
 
-
-def _marked(request: Execute) -> Execute:
-    """The request, marked when an admin (who may act on anyone's records) submits it."""
-    user = requester()
-    if user.is_admin and user.name is not None:
-        return replace(request, extra={**request.extra, ADMIN_MARK: "true"})
-    return request
+    def _marked(self, request: Execute) -> Execute:
+        """The request, marked when an admin (who may act on anyone's records) submits it, or with
+        the profiles its submitter may use when sign-in limits them."""
+        user = requester()
+        if user.is_admin and user.name is not None:
+            return replace(request, extra={**request.extra, ADMIN_MARK: "true"})
+        if self.policy is not None and not user.is_admin and self.clusters is not None:
+            usable = ",".join(self.usable_profiles(user))
+            return replace(request, extra={**request.extra, PROFILES_MARK: usable})
+        return request
 
 
 def is_uuid(text: str) -> bool:

@@ -50,6 +50,8 @@ class RunContext:
     by_reference: frozenset[str] = frozenset()
     costs: list[Mapping[str, Any]] = field(default_factory=list)
     owner: str | None = None
+    #: the cluster profiles the job's submitter may use (see :func:`usable_profiles`); None: all
+    profiles: tuple[str, ...] | None = None
     #: the owner's budget: reserve a predicted cost (amount, currency); settle with the measured bill
     reserve: Callable[[float, str], None] | None = None
     settle: Callable[[float], None] | None = None
@@ -112,6 +114,7 @@ class RunContext:
             record,
             self.cancelled,
             spending,
+            self.profiles,
         )
 
 
@@ -165,8 +168,17 @@ def acting_owner(job: Job) -> str | None:
     return None if job.request.extra.get(ADMIN_MARK) == "true" else job.owner
 
 
+def usable_profiles(job: Job) -> tuple[str, ...] | None:
+    """The cluster profiles the job's submitter could use when they submitted it (their roles are
+    not kept with the job); None: every profile (an admin, the operator, or nobody signs in)."""
+    marked = job.request.extra.get(PROFILES_MARK)
+    return None if marked is None else tuple(name for name in marked.split(",") if name)
+
+
 #: set in a request's ``extra`` when an admin submitted it
 ADMIN_MARK = "submitted_by_admin"
+#: set in a request's ``extra``: the profiles its submitter may use, separated by commas
+PROFILES_MARK = "usable_profiles"
 
 
 def _without_server_paths(message: str, settings: Settings, workdir: Path) -> str:

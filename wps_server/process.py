@@ -291,6 +291,9 @@ class JobContext(Protocol):
     #: The user the job runs for, whose records alone it may see and change; None: anyone's (the
     #: operator, an admin, or everyone when nobody signs in).
     owner: str | None
+    #: The cluster profiles the job's submitter may use (to offer, compare or name in an error);
+    #: None: every profile.
+    profiles: tuple[str, ...] | None
 
     def progress(self, percent: float, message: str) -> None:
         """Report real work done; percent never goes backwards."""

@@ -204,14 +204,18 @@ class UsersFile:
             raise
 
     # -- changes -----------------------------------------------------------------------------------
-    def add(self, name: str, password: str, roles: tuple[str, ...], groups: tuple[str, ...]) -> Account:
+    def add(
+        self, name: str, password: str | None, roles: tuple[str, ...], groups: tuple[str, ...]
+    ) -> Account:
+        """Add a user; with ``password`` None, an entry that never signs in with Basic (its groups
+        and budget are those of a bearer-token user of that name)."""
         check_name(name)
         for item in (*roles, *groups):
             check_name(item, "role or group name")
         document = self.read()
         if name in document.users:
             raise UsersError(f"there is already a user {name}; use `users passwd` to change the password")
-        account = Account(name, hash_password(password), roles, groups)
+        account = Account(name, "" if password is None else hash_password(password), roles, groups)
         self.write(replace(document, users={**document.users, name: account}))
         return account
 

@@ -1,5 +1,6 @@
-"""``wps-server users ...``: the users file of HTTP Basic sign-in. Passwords come from a prompt or,
-with ``--password-stdin``, from the first line of standard input; never from the command line."""
+"""``wps-server users ...``: the users file of HTTP Basic sign-in (and of bearer-token users' groups
+and budgets). Passwords come from a prompt or, with ``--password-stdin``, from the first line of
+standard input; never from the command line."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def _run(action: object) -> None:
 
 @click.group()
 def users() -> None:
-    """Manage the users who sign in with a password (HTTP Basic)."""
+    """Manage the users file: who signs in with a password (HTTP Basic), and users' groups and budgets."""
 
 
 @users.command()
@@ -52,11 +53,24 @@ def users() -> None:
 @click.option("--role", "roles", multiple=True, help="A role (repeat the option for several).")
 @click.option("--group", "groups", multiple=True, help="A group whose budget the user spends from.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="No password: the entry never signs in with Basic; its groups and budget are those of the "
+    "bearer-token (OpenID Connect) user of that name.",
+)
 @click.pass_obj
 def add(
-    obj: Context, name: str, roles: tuple[str, ...], groups: tuple[str, ...], password_stdin: bool
+    obj: Context,
+    name: str,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    password_stdin: bool,
+    no_password: bool,
 ) -> None:
-    """Add a user NAME with a password, roles and groups."""
+    """Add a user NAME with a password (or --no-password), roles and groups."""
+    if no_password and password_stdin:
+        raise click.UsageError("give --password-stdin or --no-password, not both")
     store = _users(obj)
     _run(lambda: [check_name(item, "role or group name") for item in (*roles, *groups)] and None)
     _run(lambda: check_name(name))
@@ -64,9 +78,9 @@ def add(
         raise click.ClickException(
             f"there is already a user {name}; use `users passwd` to change the password"
         )
-    _run(lambda: store.add(name, _password(password_stdin), roles, groups))
-    audit("users add", "done", target=name, roles=list(roles), groups=list(groups))
-    click.echo(f"user {name} added")
+    _run(lambda: store.add(name, None if no_password else _password(password_stdin), roles, groups))
+    audit("users add", "done", target=name, roles=list(roles), groups=list(groups), password=not no_password)
+    click.echo(f"user {name} added{' (no password: bearer tokens only)' if no_password else ''}")
 
 
 @users.command("list")
@@ -83,6 +97,7 @@ def list_users(obj: Context) -> None:
         click.echo(
             f"{account.name}  {'disabled' if account.disabled else 'enabled':<8}  "
             f"roles={','.join(account.roles) or '-'}  groups={','.join(account.groups) or '-'}  budget={budget}"
+            + ("" if account.password_hash else "  password=none")
         )
     if not accounts:
         click.echo("no user yet: `wps-server users add NAME` adds one", err=True)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.auth.conftest import basic
+from tests.auth.conftest import basic, bearer
+from tests.auth.issuer import Issuer
 from tests.e2e.server import REPO
 from tests.jobs.cluster_processes import cluster_processes
 from tests.wps import processes as wps_processes
@@ -173,6 +174,29 @@ def test_a_group_budget_is_shared_by_its_members(web: CheckedClient, tmp_path: P
     assert run(web, "alice", {"tasks": 1, "seconds": 0.1, "cluster": "metered"}).status_code == 200  # type: ignore[attr-defined]
     me = web.get("/ogcapi/me", headers=basic("alice")).get_json()
     assert me["budget"]["account"] == "group:team" and me["budget"]["spent"] == 1.0
+
+
+def test_a_token_user_spends_the_budget_of_an_entry_without_password(
+    web: CheckedClient, tmp_path: Path, issuer: Issuer
+) -> None:
+    users = UsersFile(tmp_path / "var" / "users.json")
+    users.add("dave", None, (), ())  # `wps-server users add dave --no-password`
+    users.change("dave", budget=parse_budget("0.5", "EUR"))
+    token = bearer(issuer.token("dave"))
+    refused = web.post(
+        "/ogcapi/processes/cluster_sleep/execution",
+        json={"inputs": {"tasks": 1, "seconds": 0.1, "cluster": "metered"}},
+        headers=token,
+    )
+    assert refused.status_code == 402, refused.get_data(as_text=True)
+    detail = refused.get_json()["detail"]
+    assert "estimated at 1.00 EUR but 0.50 EUR is left of the monthly budget of user:dave" in detail
+    assert web.get("/ogcapi/me", headers=token).get_json()["budget"]["account"] == "user:dave"
+    # the entry never signs in with Basic, whatever password is tried
+    for password in ("", "any-password-1"):
+        answer = web.get("/ogcapi/jobs", headers=basic("dave", password))
+        assert answer.status_code == 401
+        assert "the user name and password were not accepted" in answer.get_json()["detail"]
 
 
 def test_a_cap_reached_mid_job_stops_it_and_closes_its_cluster(web: CheckedClient) -> None:

@@ -5,11 +5,13 @@ discovers."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 
 from tests.auth.conftest import basic
+from tests.wps import processes as wps_processes
 from tests.wps.interfaces import (
     CheckedClient,
     checked_client,
@@ -19,10 +21,32 @@ from tests.wps.interfaces import (
     running_jobs,
     xml,
 )
+from tests.wps.test_stac_links import item_processes
+from wps_server.config import Settings
+from wps_server.process import Process
 from wps_server.wps1.parse import WPS as WPS1
 from wps_server.wps2.parse import WPS
 
 MISSING = "0f4c2b9e-5d8a-4b8e-9a43-5d0b8c1e2f3a"
+
+
+def submit_item(web: CheckedClient, who: str) -> tuple[str, str]:
+    """An asynchronous job of ``who`` that leaves a DSM and its STAC Item; (job id, DSM href path)."""
+    response = web.post(
+        "/ogcapi/processes/dsm_item/execution",
+        json={
+            "inputs": {},
+            "outputs": {"dsm": {"transmissionMode": "reference"}, "stac": {"transmissionMode": "reference"}},
+            "response": "document",
+        },
+        headers={"Prefer": "respond-async", **basic(who)},
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    job_id = str(response.get_json()["jobID"])
+    poll(lambda: web.get(f"/ogcapi/jobs/{job_id}", headers=basic(who)).get_json()["status"] == "successful")
+    results = web.get(f"/ogcapi/jobs/{job_id}/results", headers=basic(who)).get_json()
+    href = str(results["dsm"]["href"])
+    return job_id, href[href.index("/outputs/") :]
 
 
 def submit_echo(web: CheckedClient, who: str) -> tuple[str, str]:
@@ -55,16 +79,24 @@ def routes(job_id: str, output: str) -> dict[str, tuple[str, str, bytes | None]]
         "wps2 GetResult": ("POST", "/wps", job_request2("GetResult", job_id)),
         "ogcapi job": ("GET", f"/ogcapi/jobs/{job_id}", None),
         "ogcapi results": ("GET", f"/ogcapi/jobs/{job_id}/results", None),
+        "ogcapi stac": ("GET", f"/ogcapi/jobs/{job_id}/stac", None),
+        "ogcapi job page": ("GET", f"/ogcapi/jobs/{job_id}?f=html", None),
         "wps2 Dismiss": ("POST", "/wps", job_request2("Dismiss", job_id)),
         "ogcapi dismiss": ("DELETE", f"/ogcapi/jobs/{job_id}", None),
     }
 
 
+def with_items(settings: Settings) -> list[Process]:
+    return [*wps_processes.test_processes(settings), *item_processes()]
+
+
 @pytest.fixture
-def owned(auth_app: Flask) -> tuple[CheckedClient, str, str]:
-    web = checked_client(auth_app)
-    with running_jobs(auth_app):
-        job_id, output = submit_echo(web, "alice")
+def owned(make_auth_app: Callable[..., Flask]) -> tuple[CheckedClient, str, str]:
+    """Alice's finished job with a DSM output and a STAC Item: every route has something to show."""
+    app = make_auth_app(processes=with_items)
+    web = checked_client(app)
+    with running_jobs(app):
+        job_id, output = submit_item(web, "alice")
     return web, job_id, output
 
 
@@ -82,6 +114,20 @@ def test_another_users_job_is_as_absent_as_a_missing_one(owned: tuple[CheckedCli
     for route, (method, path, _body) in routes(job_id, output).items():
         if method == "GET":
             assert web.get(path, headers=basic("alice")).status_code == 200, route
+
+
+def test_an_admin_reads_and_dismisses_another_users_job(owned: tuple[CheckedClient, str, str]) -> None:
+    web, job_id, output = owned
+    for route, (method, path, body) in routes(job_id, output).items():
+        if "ismiss" not in route:
+            theirs = web.open(path, method=method, data=body, headers=basic("alice"))
+            admins = web.open(path, method=method, data=body, headers=basic("root"))
+            assert theirs.status_code == admins.status_code == 200, route
+            assert admins.get_data() == theirs.get_data(), route
+            assert job_id.encode() in admins.get_data() or route == "wps1 output", route
+    dismissed = web.delete(f"/ogcapi/jobs/{job_id}", headers=basic("root"))
+    assert dismissed.status_code == 200 and dismissed.get_json()["status"] == "dismissed"
+    assert web.get(f"/ogcapi/jobs/{job_id}", headers=basic("alice")).get_json()["status"] == "dismissed"
 
 
 def test_nobody_signed_in_gets_401_on_every_job_route(owned: tuple[CheckedClient, str, str]) -> None:

@@ -78,7 +78,21 @@ def test_add_list_disable_passwd_budget(config: Path, tmp_path: Path) -> None:
     assert "budget=-" in wps(config, "list").stdout
 
 
+def test_an_entry_without_password_for_a_token_user(config: Path, tmp_path: Path) -> None:
+    added = wps(config, "add", "dave", "--no-password", "--group", "team")
+    assert added.returncode == 0 and "no password" in added.stdout, added.stderr
+    assert wps(config, "budget", "dave", "200", "EUR").returncode == 0
+    listed = wps(config, "list").stdout
+    assert "dave  enabled" in listed and "budget=200 EUR/month" in listed and "password=none" in listed
+    account = UsersFile(tmp_path / "var" / "users.json").account("dave")
+    assert account is not None and account.groups == ("team",) and account.password_hash == ""
+    assert not verify_password(account, "") and not verify_password(account, "a-long-secret")
+    assert wps(config, "passwd", "dave", "--password-stdin", stdin="a-long-secret\n").returncode == 0
+    assert verify_password(UsersFile(tmp_path / "var" / "users.json").account("dave"), "a-long-secret")
+
+
 BAD = [
+    (["add", "dave", "--no-password", "--password-stdin"], "x\n", "--password-stdin or --no-password"),
     (["add", "bad name!", "--password-stdin"], "a-long-secret\n", "user name 'bad name!' is not valid"),
     (["add", "dave", "--password-stdin"], "short\n", "at least 8 characters"),
     (["add", "dave", "--password-stdin"], "", "no password on standard input"),

@@ -41,8 +41,9 @@ def checked_client(app: Flask) -> CheckedClient:
 
 
 @contextmanager
-def running_jobs(app: Flask) -> Iterator[Runner]:
-    """The job runner of ``app``'s store, in a thread, for as long as the block runs."""
+def running_jobs(app: Flask, with_clusters: bool = False) -> Iterator[Runner]:
+    """The job runner of ``app``'s store, in a thread, for as long as the block runs (with the app's
+    cluster profiles when ``with_clusters``)."""
     service: WPSService = app.extensions["wps"]
     runner = Runner(
         service.settings,
@@ -50,6 +51,7 @@ def running_jobs(app: Flask) -> Iterator[Runner]:
         service.store,
         service.scheduler,
         RunnerTimings(poll=0.02, sweep=60, heartbeat=1),
+        service.engine.clusters if with_clusters else None,
     )
     thread = threading.Thread(target=runner.run, name="test-runner", daemon=True)
     thread.start()

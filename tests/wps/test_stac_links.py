@@ -37,7 +37,8 @@ def _dsm_item(inputs: ProcessInputs, ctx: JobContext) -> Mapping[str, Any]:
     return {"dsm": Path(dsm), "stac": json.dumps(item)}
 
 
-def _processes() -> list[Process]:
+def item_processes() -> list[Process]:
+    """A process whose jobs leave a STAC Item (dsm_item) and one whose jobs do not (no_item)."""
     return [
         Process(
             "dsm_item",
@@ -60,7 +61,7 @@ def _processes() -> list[Process]:
 
 def _app(settings: Settings) -> Flask:
     migrate(make_engine(settings.database_url))
-    return create_app(settings, _processes())
+    return create_app(settings, item_processes())
 
 
 def _run(client: FlaskClient, process: str) -> str:

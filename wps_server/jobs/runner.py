@@ -22,11 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wps_server.access import OPERATOR, User, acting_as
 from wps_server.budgets import budgets_for, job_spending
 from wps_server.cluster_client import SchedulerConnection
 from wps_server.clusters import JobClusters
 from wps_server.config import Settings
-from wps_server.execution import RunContext, acting_owner, remove_job_files, remove_outputs, run_job
+from wps_server.execution import (
+    RunContext,
+    acting_owner,
+    remove_job_files,
+    remove_outputs,
+    run_job,
+    usable_profiles,
+)
 from wps_server.jobs.model import Job, Status
 from wps_server.jobs.store import JobStore
 from wps_server.process import Process
@@ -212,9 +220,11 @@ class Runner:
             cost_history=self.store.finished_costs,
             is_dismissed=lambda: self._dismissed(job.id),
             owner=acting_owner(job),
+            profiles=usable_profiles(job),
             **job_spending(self.budgets, job.owner, job.id),
         )
-        outcome = run_job(process, job, self.settings, context)
+        with acting_as(User(job.owner) if job.owner else OPERATOR):  # whom its audit lines name
+            outcome = run_job(process, job, self.settings, context)
         if not self.store.finish(job.id, outcome.status, outcome.message, outcome.outputs, outcome.error):
             remove_outputs(self.settings, job.id)  # dismissed meanwhile: keep nothing of it
 
