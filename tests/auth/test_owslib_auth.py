@@ -1,6 +1,6 @@
-"""End to end with sign-in: a real `wps-server serve` with HTTP Basic, driven by OWSLib with
-`owslib.util.Authentication` (WPS 1.0.0) and by its OGC API client, one client per user so that no
-credentials of one can ride along with another's."""
+"""End to end with sign-in: a real `wps-server serve` with HTTP Basic and OpenID Connect tokens,
+driven by OWSLib with `owslib.util.Authentication` (WPS 1.0.0) and by its OGC API client, one client per
+user so that no credentials of one can ride along with another's."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from owslib import ogcapi
 from owslib.ogcapi.processes import Processes
 from owslib.util import Authentication, ServiceException
 from owslib.wps import ASYNC, WebProcessingService
 
 from tests.auth.conftest import PASSWORDS, write_users
+from tests.auth.issuer import AUDIENCE, ISSUER, Issuer
 from tests.e2e.server import Server
 
 pytestmark = pytest.mark.slow
@@ -27,16 +29,21 @@ dashboard =
 [logging]
 format = text
 [auth]
-methods = basic
+methods = basic, oidc
 process_roles = sleep = sleeper
+oidc_issuer = {issuer}
+oidc_audience = {audience}
+oidc_jwks_url = {jwks}
+oidc_algorithms = RS256
 """
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("serve-auth")
     write_users(folder / "var" / "users.json")
-    running = Server(folder, CONFIG).start()
+    config = CONFIG.format(issuer=ISSUER, audience=AUDIENCE, jwks=issuer.jwks_url)
+    running = Server(folder, config).start()
     yield running
     assert running.stop() == 0
 
@@ -86,3 +93,33 @@ def test_ogc_api_client_with_its_own_credentials(server: Server) -> None:
     assert jobs == []
     me = requests.get(f"{server.url}/ogcapi/me", auth=("alice", PASSWORDS["alice"]), timeout=30).json()
     assert me["user_id"] == "alice" and me["roles"] == ["sleeper"]
+
+
+def test_ogc_api_clients_with_bearer_tokens_each_see_their_own(server: Server, issuer: Issuer) -> None:
+    """OWSLib's OGC API client keeps the module-wide headers dict itself and updates it with the
+    ``headers`` it is given: a token passed there rides along with every later client of the process.
+    Each client here gets its own copy with its own token."""
+    shared = dict(ogcapi.REQUEST_HEADERS)
+
+    def client(token: str) -> Processes:
+        made = Processes(f"{server.url}/ogcapi")
+        made.headers = {**made.headers, "Authorization": f"Bearer {token}"}
+        return made
+
+    try:
+        leaky = Processes(f"{server.url}/ogcapi", headers={"Authorization": "Bearer x"})
+        assert Processes(f"{server.url}/ogcapi").headers is leaky.headers is ogcapi.REQUEST_HEADERS
+        ogcapi.REQUEST_HEADERS.clear()
+        ogcapi.REQUEST_HEADERS.update(shared)
+        erin = client(issuer.token("erin", ["sleeper"]))
+        frank = client(issuer.token("frank"))
+        assert erin.execute("hello", {"name": "Erin"})["greeting"] == "Hello Erin"
+        assert "sleep" in [p["id"] for p in erin.processes()]
+        assert "sleep" not in [p["id"] for p in frank.processes()]
+        mine = requests.get(f"{server.url}/ogcapi/jobs", headers=erin.headers, timeout=30).json()["jobs"]
+        theirs = requests.get(f"{server.url}/ogcapi/jobs", headers=frank.headers, timeout=30).json()["jobs"]
+        assert [j["processID"] for j in mine] == ["hello"] and theirs == []
+        assert "Authorization" not in ogcapi.REQUEST_HEADERS
+    finally:
+        ogcapi.REQUEST_HEADERS.clear()
+        ogcapi.REQUEST_HEADERS.update(shared)
