@@ -41,6 +41,8 @@ class WorkerBill:
     raw_seconds: float
     billed_seconds: int
     busy_seconds: float
+    #: its memory limit in bytes (what it held for the job), 0 where the scheduler knew none
+    memory_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class CostReport:
     worker_cost: float
     scheduler_cost: float
     cost: float
+    #: the workers' memory limits times the seconds each was billed for the job, in MB-seconds
+    memory_mb_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,7 +107,7 @@ def compute_cost(events: JobEvents, profile: ClusterProfile) -> CostReport:
     """Bill ``events`` with ``profile``'s price and billing rules (see the module docstring)."""
     end_of_job = events.closed_at if events.closed_at is not None else events.finished_at
     if events.shared:
-        bills, boot = _shared_bills(events.tasks, profile), 0.0
+        bills, boot = _shared_bills(events, profile), 0.0
     else:
         bills, boot = _per_job_bills(events, end_of_job, profile)
     billed = sum(b.billed_seconds for b in bills)
@@ -139,6 +143,7 @@ def compute_cost(events: JobEvents, profile: ClusterProfile) -> CostReport:
         worker_cost=worker_cost,
         scheduler_cost=scheduler_cost,
         cost=worker_cost + scheduler_cost,
+        memory_mb_seconds=sum(b.memory_limit / 1e6 * b.raw_seconds for b in bills),
     )
 
 
@@ -176,6 +181,7 @@ def _per_job_bills(
                     raw_seconds=raw,
                     billed_seconds=profile.billing.billed_seconds(raw),
                     busy_seconds=_busy(events.tasks, worker, begin, stop),
+                    memory_limit=events.memory_limits.get(worker, 0),
                 )
             )
     return bills, boot
@@ -186,7 +192,8 @@ def _busy(tasks: tuple[TaskSpan, ...], worker: str, start: float, stop: float) -
     return sum(s.seconds for s in tasks if s.worker == worker and start <= s.start <= stop)
 
 
-def _shared_bills(tasks: tuple[TaskSpan, ...], profile: ClusterProfile) -> list[WorkerBill]:
+def _shared_bills(events: JobEvents, profile: ClusterProfile) -> list[WorkerBill]:
+    tasks = events.tasks
     first: dict[str, float] = {}
     last: dict[str, float] = {}
     for span in tasks:
@@ -204,6 +211,7 @@ def _shared_bills(tasks: tuple[TaskSpan, ...], profile: ClusterProfile) -> list[
                 raw_seconds=raw,
                 billed_seconds=profile.billing.billed_seconds(raw),
                 busy_seconds=_busy(tasks, worker, first[worker], last[worker]),
+                memory_limit=events.memory_limits.get(worker, 0),
             )
         )
     return bills
@@ -250,4 +258,5 @@ def fetch_events(
         finished_at=time.time(),
         workers=workers if not shared else (),
         tasks=spans,
+        memory_limits={str(w): int(m) for w, m in raw.get("memory", {}).items()},
     )

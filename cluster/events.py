@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict, deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from distributed.diagnostics.plugin import SchedulerPlugin
@@ -61,6 +61,8 @@ class JobEvents:
     closed_at: float | None = None
     workers: tuple[WorkerEvent, ...] = ()
     tasks: tuple[TaskSpan, ...] = ()
+    #: each worker's memory limit in bytes (0: none), as the scheduler knows it
+    memory_limits: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -77,6 +79,7 @@ class JobEvents:
             closed_at=data["closed_at"],
             workers=tuple(WorkerEvent(**w) for w in data["workers"]),
             tasks=tuple(TaskSpan(**t) for t in data["tasks"]),
+            memory_limits=data.get("memory_limits", {}),
         )
 
 
@@ -106,10 +109,13 @@ class JobEventsPlugin(SchedulerPlugin):
         self.spans: defaultdict[str, list[tuple[str, str, float, float, str]]] = defaultdict(list)
         # spans of clients bound to no job (other users of a shared scheduler): bounded
         self.unattributed: deque[tuple[str, str, float, float, str]] = deque(maxlen=max_events)
+        self.memory_limits: dict[str, int] = {}
 
     async def start(self, scheduler: Any) -> None:
         """Backfill worker events that happened before the plugin was registered."""
         self.scheduler = scheduler
+        for address, state in scheduler.workers.items():
+            self.memory_limits[address] = int(state.memory_limit or 0)
         for stamp, msg in scheduler.get_events("all"):
             action = msg.get("action") if isinstance(msg, dict) else None
             worker = msg.get("worker") if isinstance(msg, dict) else None
@@ -124,6 +130,9 @@ class JobEventsPlugin(SchedulerPlugin):
     def add_worker(self, scheduler: Any, worker: str) -> None:
         self.scheduler = scheduler
         self._worker_event(time.time(), worker, "added")
+        state = scheduler.workers.get(worker)
+        if state is not None:
+            self.memory_limits[worker] = int(state.memory_limit or 0)
 
     def remove_worker(self, scheduler: Any, worker: str, *, stimulus_id: str, **kwargs: Any) -> None:
         self.scheduler = scheduler
@@ -164,7 +173,9 @@ class JobEventsPlugin(SchedulerPlugin):
             if forget:
                 self.spans.pop(job_id, None)
                 self.client_jobs = {c: j for c, j in self.client_jobs.items() if j != job_id}
-        return {"workers": workers, "spans": spans, "now": time.time()}
+        used = {span[1] for span in spans} | {event[1] for event in workers}
+        memory = {w: m for w, m in self.memory_limits.items() if w in used}
+        return {"workers": workers, "spans": spans, "memory": memory, "now": time.time()}
 
 
 def plugin_bind(dask_scheduler: Any, client_id: str, job_id: str) -> None:

@@ -96,7 +96,7 @@ def store_outputs(
             else:
                 fmt = find_format(definition.formats, asked, definition.identifier)
             name = f"{definition.identifier}{fmt.extension}"
-            _write(value, storage, f"{folder}/{name}")
+            size = _write(value, storage, f"{folder}/{name}")
             records.append(
                 OutputRecord(
                     definition.identifier,
@@ -105,6 +105,7 @@ def store_outputs(
                     mime_type=fmt.mime_type,
                     encoding=fmt.encoding,
                     schema=fmt.schema,
+                    size=size,
                 )
             )
     return records
@@ -114,16 +115,17 @@ def _plain(mime_type: str) -> str:
     return mime_type.replace(" ", "").lower()
 
 
-def _write(value: object, storage: JobStorage, key: str) -> None:
+def _write(value: object, storage: JobStorage, key: str) -> int:
+    """Store one output; its size in bytes."""
     try:
         if isinstance(value, Path):
-            storage.put_file(value, key)
-        elif isinstance(value, bytes):
+            return storage.put_file(value, key)
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if isinstance(value, bytes):
             storage.put_bytes(value, key)
-        elif isinstance(value, str):
-            storage.put_bytes(value.encode("utf-8"), key)
-        else:
-            name = key.rsplit("/", 1)[-1].split(".", 1)[0]
-            raise TypeError(f"complex output {name} must be bytes, str or Path, not {type(value).__name__}")
+            return len(value)
+        name = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        raise TypeError(f"complex output {name} must be bytes, str or Path, not {type(value).__name__}")
     except StorageError as exc:
         raise NoApplicableCode(f"the outputs could not be stored: {exc.reason}") from None

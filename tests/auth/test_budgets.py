@@ -216,6 +216,7 @@ def test_a_cap_reached_mid_job_stops_it_and_closes_its_cluster(web: CheckedClien
     assert jobs[0]["status"] == "failed"
     assert jobs[0]["costs"] >= 1.2 and jobs[0]["currency"] == "EUR" and jobs[0]["budget"] == 1.2
     assert jobs[0]["usage"]["cpu"]["unit"] == "cpu-seconds" and jobs[0]["usage"]["duration"]["value"] > 0
+    assert jobs[0]["usage"]["memory"]["unit"] == "mb-seconds" and jobs[0]["usage"]["memory"]["value"] > 0
     me = web.get("/ogcapi/me", headers=basic("alice")).get_json()
     assert me["budget"]["spent"] == pytest.approx(jobs[0]["costs"], abs=0.01)
     engine = web.application.extensions["wps"].engine

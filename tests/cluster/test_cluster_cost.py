@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -121,9 +122,21 @@ def test_unpriced_profile_costs_nothing_but_still_measures() -> None:
     assert report.billed_worker_seconds == 190
 
 
+def test_memory_is_the_workers_limits_over_their_billed_time() -> None:
+    report = compute_cost(per_job_events(memory_limits={"A": 2_000_000_000, "B": 500_000_000}), profile())
+    bills = {b.worker: b for b in report.workers}
+    assert (bills["A"].memory_limit, bills["B"].memory_limit) == (2_000_000_000, 500_000_000)
+    # A held 2,000 MB for its 100 s, B 500 MB for 90 s
+    assert report.memory_mb_seconds == pytest.approx(2000 * 100 + 500 * 90)
+    assert compute_cost(per_job_events(), profile()).memory_mb_seconds == 0.0  # limits not known
+
+
 def test_events_round_trip_through_json() -> None:
-    events = per_job_events()
+    events = per_job_events(memory_limits={"A": 2_000_000_000})
     assert JobEvents.from_json(events.to_json()) == events
+    older = json.loads(events.to_json())
+    del older["memory_limits"]  # recorded before memory was
+    assert JobEvents.from_json(json.dumps(older)).memory_limits == {}
 
 
 def test_cost_of_a_real_local_job_matches_its_events() -> None:
@@ -147,6 +160,7 @@ def test_cost_of_a_real_local_job_matches_its_events() -> None:
         measured = dict(
             zip(keys, client.gather(client.map(timed_tile, range(6), [0.3] * 6, key=keys)), strict=True)
         )
+        client_memory = client.scheduler_info()["workers"]
     after = time.time()
 
     events = log.events
@@ -161,7 +175,12 @@ def test_cost_of_a_real_local_job_matches_its_events() -> None:
     assert len({w.worker for w in events.workers if w.action == "added"}) == 2
     assert before <= events.requested_at and events.closed_at is not None and events.closed_at <= after
 
+    limits = {w: s["memory_limit"] for w, s in client_memory.items()}
+    assert events.memory_limits == limits and all(m > 0 for m in limits.values())
     report = compute_cost(events, real)
+    assert report.memory_mb_seconds == pytest.approx(
+        sum(b.memory_limit / 1e6 * b.raw_seconds for b in report.workers)
+    )
     assert report.tasks == 6 and report.failed_tasks == 0
     assert report.busy_task_seconds == pytest.approx(sum(s.seconds for s in events.tasks))
     assert report.busy_task_seconds == pytest.approx(1.8, abs=0.2)

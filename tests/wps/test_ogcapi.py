@@ -368,3 +368,22 @@ def test_malformed_bodies_and_methods(client: FlaskClient) -> None:
     assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"]
     assert wrong.mimetype == "application/problem+json"
     assert client.delete("/ogcapi/jobs/nope").status_code == 404
+
+
+def test_a_jobs_usage_counts_the_storage_its_outputs_take(client: FlaskClient) -> None:
+    done = run(
+        client,
+        "echo",
+        {
+            "inputs": {"document": {"a": [1, 2]}},
+            "outputs": {"summary": {}, "copy": {}},
+            "response": "document",
+        },
+    )
+    assert done.status_code == 200, done.get_data()
+    job_id = done.headers["Link"].split("/jobs/")[1].split(">")[0]
+    files = [o.file for o in client.application.extensions["wps"].engine.job(job_id).outputs if o.file]
+    stored = sum(len(client.get(f"/outputs/{job_id}/{name}").get_data()) for name in files)
+    usage = client.get(f"/ogcapi/jobs/{job_id}").get_json()["usage"]
+    assert len(files) == 2 and usage["storage"] == {"value": stored / 1e6, "unit": "mb"}
+    assert "cpu" not in usage  # no cluster ran it: no compute was measured

@@ -41,6 +41,7 @@ class OutputRecord:
     upper: tuple[float, ...] = ()
     crs: str | None = None
     href: str | None = None  # a complex output the process left elsewhere: its URL, returned by reference
+    size: int | None = None  # bytes of a stored file
 
 
 @dataclass(frozen=True)

@@ -315,16 +315,19 @@ class ProcessesAPI:
 
 def _billing(job: Job, spent: Mapping[str, Any] | None) -> dict[str, Any]:
     """openEO's words for what a job may spend and spent: ``budget`` (its max_cost), ``costs`` (the
-    measured bill), ``currency``, and ``usage`` (busy CPU in cpu-seconds, billed worker time, wall time)."""
+    measured bill), ``currency``, and ``usage``: busy CPU in cpu-seconds, billed worker time, wall time,
+    the workers' memory limits over their billed time (``memory``, MB-seconds) and what its stored
+    outputs take (``storage``, MB; 1 MB = 10^6 bytes)."""
     billing: dict[str, Any] = {}
     cap = next((spec.value for spec in job.request.inputs if spec.identifier == "max_cost"), None)
     if cap is not None:
         billing["budget"] = float(cap)
+    usage: dict[str, Any] = {}
     if spent:
         if spent.get("priced"):
             billing["costs"] = round(float(spent.get("cost") or 0.0), 6)
             billing["currency"] = spent.get("currency")
-        billing["usage"] = {
+        usage = {
             "cpu": {"value": round(float(spent.get("busy_task_seconds") or 0.0), 3), "unit": "cpu-seconds"},
             "workers": {
                 "value": round(float(spent.get("billed_worker_seconds") or 0.0), 3),
@@ -332,6 +335,13 @@ def _billing(job: Job, spent: Mapping[str, Any] | None) -> dict[str, Any]:
             },
             "duration": {"value": round(float(spent.get("wall_seconds") or 0.0), 3), "unit": "seconds"},
         }
+        if spent.get("memory_mb_seconds"):
+            usage["memory"] = {"value": round(float(spent["memory_mb_seconds"]), 1), "unit": "mb-seconds"}
+    stored = [o.size for o in job.outputs if o.size is not None]
+    if stored:
+        usage["storage"] = {"value": round(sum(stored) / 1e6, 6), "unit": "mb"}
+    if usage:
+        billing["usage"] = usage
     return billing
 
 
