@@ -23,7 +23,7 @@ BENCHMARKS = {
     # issue 13: the graph with its job folder on an object store against a shared folder, same workers
     "s2p_storage": ["benchmarks.bench_s2p_storage", "--runs", "3"],
     # issue 14: predicted against measured wall time and bill of s2p_stereo jobs of 1, 4 and 9 tiles
-    "estimate": ["benchmarks.bench_estimate", "--rounds", "3"],
+    "estimate": ["benchmarks.bench_estimate", "--rounds", "4"],
 }
 
 
