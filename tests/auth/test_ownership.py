@@ -30,44 +30,39 @@ from wps_server.wps2.parse import WPS
 MISSING = "0f4c2b9e-5d8a-4b8e-9a43-5d0b8c1e2f3a"
 
 
-def submit_item(web: CheckedClient, who: str) -> tuple[str, str]:
-    """An asynchronous job of ``who`` that leaves a DSM and its STAC Item; (job id, DSM href path)."""
+def _submit(
+    web: CheckedClient,
+    who: str,
+    process: str,
+    inputs: dict[str, object],
+    outputs: dict[str, object],
+    kept: str,
+) -> tuple[str, str]:
+    """An asynchronous job of ``who``, followed to its success; (job id, href path of output ``kept``)."""
     response = web.post(
-        "/ogcapi/processes/dsm_item/execution",
-        json={
-            "inputs": {},
-            "outputs": {"dsm": {"transmissionMode": "reference"}, "stac": {"transmissionMode": "reference"}},
-            "response": "document",
-        },
+        f"/ogcapi/processes/{process}/execution",
+        json={"inputs": inputs, "outputs": outputs, "response": "document"},
         headers={"Prefer": "respond-async", **basic(who)},
     )
     assert response.status_code == 201, response.get_data(as_text=True)
     job_id = str(response.get_json()["jobID"])
     poll(lambda: web.get(f"/ogcapi/jobs/{job_id}", headers=basic(who)).get_json()["status"] == "successful")
     results = web.get(f"/ogcapi/jobs/{job_id}/results", headers=basic(who)).get_json()
-    href = str(results["dsm"]["href"])
+    href = str(results[kept]["href"])
     return job_id, href[href.index("/outputs/") :]
+
+
+def submit_item(web: CheckedClient, who: str) -> tuple[str, str]:
+    """An asynchronous job of ``who`` that leaves a DSM and its STAC Item; (job id, DSM href path)."""
+    by_reference = {"transmissionMode": "reference"}
+    return _submit(web, who, "dsm_item", {}, {"dsm": by_reference, "stac": by_reference}, "dsm")
 
 
 def submit_echo(web: CheckedClient, who: str) -> tuple[str, str]:
     """An asynchronous echo job of ``who`` that leaves an output file; (job id, output href path)."""
-    response = web.post(
-        "/ogcapi/processes/echo/execution",
-        json={
-            "inputs": {"count": 2, "document": {"value": "{}", "mediaType": "application/json"}},
-            "outputs": {
-                "copy": {"transmissionMode": "reference", "format": {"mediaType": "application/json"}}
-            },
-            "response": "document",
-        },
-        headers={"Prefer": "respond-async", **basic(who)},
-    )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    job_id = str(response.get_json()["jobID"])
-    poll(lambda: web.get(f"/ogcapi/jobs/{job_id}", headers=basic(who)).get_json()["status"] == "successful")
-    results = web.get(f"/ogcapi/jobs/{job_id}/results", headers=basic(who)).get_json()
-    href = str(results["copy"]["href"])
-    return job_id, href[href.index("/outputs/") :]
+    inputs = {"count": 2, "document": {"value": "{}", "mediaType": "application/json"}}
+    copy = {"transmissionMode": "reference", "format": {"mediaType": "application/json"}}
+    return _submit(web, who, "echo", inputs, {"copy": copy}, "copy")
 
 
 def routes(job_id: str, output: str) -> dict[str, tuple[str, str, bytes | None]]:
