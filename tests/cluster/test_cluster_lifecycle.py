@@ -219,15 +219,14 @@ def test_a_record_the_provider_sweep_settled_is_forgotten_without_a_call(tmp_pat
     assert [r.job_id for r in registry.records()] == ["kept"]
 
 
-def test_a_cluster_that_does_not_close_in_time_stays_registered(tmp_path: Path) -> None:
+def close_too_late(folder: str) -> None:
     """After a timed-out close the cluster object is unusable (its loop is stopped): the record stays
-    for the sweep, and the job sees ClusterCloseError."""
-    registry = ClusterRegistry(tmp_path / "open")
-    clusters = []
+    for the sweep, and the job sees ClusterCloseError. Run in a process of its own (below): the cluster
+    it leaves broken, and its loop thread, stay out of the test session's process."""
+    registry = ClusterRegistry(Path(folder) / "open")
     started = time.time()
     opened = open_cluster(per_job_profile(), 1, "job-late", registry=registry, close_timeout=1e-6)
     with pytest.raises(ClusterCloseError, match="did not close"), opened as client:
-        clusters.append(client.cluster)
         assert client.submit(tile, 2, key="tile-0").result() == 4
     try:
         [record] = registry.records()
@@ -245,3 +244,18 @@ def test_a_cluster_that_does_not_close_in_time_stays_registered(tmp_path: Path) 
             child.kill()
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert alive == []
+
+
+def test_a_cluster_that_does_not_close_in_time_stays_registered(tmp_path: Path) -> None:
+    here = Path(__file__).resolve().parent
+    code = f"import sys; sys.path[:0] = [{str(here)!r}]; import test_cluster_lifecycle as t; t.close_too_late({str(tmp_path)!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=here.parents[1],
+        env={**os.environ, "PYTHONPATH": str(here.parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.auth.conftest import PASSWORDS
+from tests.auth.conftest import PASSWORDS, issuer
 from tests.auth.test_owslib_auth import server
 from tests.e2e.server import Server
 from tests.qgis.runner import NO_PYQGIS, has_pyqgis, run_client
@@ -15,7 +15,7 @@ from tests.qgis.runner import NO_PYQGIS, has_pyqgis, run_client
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not has_pyqgis(), reason=NO_PYQGIS)]
 
 CLIENT = Path(__file__).with_name("qgis_auth_client.py")
-__all__ = ["server"]  # the signed-in server fixture of the OWSLib tests, one per module
+__all__ = ["issuer", "server"]  # the signed-in server fixture of the OWSLib tests (and its token issuer)
 
 
 def test_a_qgis_authentication_configuration_signs_in(server: Server, tmp_path: Path) -> None:
